@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, makes a release build and runs ingot-demo: a
+# small supervised actor pipeline (runtime/demo.c) that prints what happens.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+# quietly CMD...: runs CMD, showing its output only if it fails.
+quietly() {
+	local out
+	if ! out=$("$@" 2>&1); then
+		printf '%s\n' "$out"
+		echo "demo.sh: failed: $*" >&2
+		exit 1
+	fi
+}
+
+dir=build-release
+echo "building ingot-demo (release) in $dir ..."
+if [ -f "$dir/meson-private/coredata.dat" ]; then
+	quietly meson setup --reconfigure "$dir" --buildtype=release -Dtests=false
+else
+	rm -rf "$dir"
+	quietly meson setup "$dir" --buildtype=release -Dtests=false
+fi
+quietly ninja -C "$dir" runtime/ingot-demo
+
+echo
+exec "$dir/runtime/ingot-demo"
