@@ -12,6 +12,7 @@ enum { M_START = 1, M_MEET, M_CHANGE, M_EXIT, M_DONE };
 struct mall_state {
 	ig_ref_t main, waiting;
 	int left, live;
+	long total, want; /* meetings reported; each meeting counts twice */
 };
 
 struct mall_arg {
@@ -39,6 +40,7 @@ static int mall_init(ig_ctx_t *ctx, void *state, void *arg)
 	s->main = a->main;
 	s->left = a->n;
 	s->live = a->c;
+	s->want = 2L * a->n;
 	return 0;
 }
 
@@ -55,7 +57,12 @@ static int mall_fn(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 			s->waiting = IG_NOREF;
 			s->left--;
 		}
-	} else if (msg->type == M_DONE && --s->live == 0) {
+	} else if (msg->type == M_DONE) {
+		s->total += *(const int *)msg->data;
+		if (--s->live > 0)
+			return 0;
+		if (s->total != s->want)
+			fprintf(stderr, "chameneos: %ld meetings, want %ld\n", s->total, s->want);
 		CHECK(ig_tell(s->main, BENCH_DONE, NULL, 0, ig_self(ctx)));
 	}
 	return 0;

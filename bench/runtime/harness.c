@@ -62,10 +62,14 @@ static inline int bench_cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sorts secs[0..n) and returns the median. */
+/* Sorts secs[0..n), lists them on stderr and returns the median. */
 static inline double bench_median(double *secs, int n)
 {
 	qsort(secs, (size_t)n, sizeof *secs, bench_cmp_double);
+	fprintf(stderr, "reps (s):");
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, " %.4f", secs[i]);
+	fprintf(stderr, "\n");
 	return secs[n / 2];
 }
 

@@ -69,6 +69,10 @@ int main(int argc, char **argv)
 		self->send_exit(counter, exit_reason::user_shutdown);
 	}
 	std::sort(secs.begin(), secs.end());
+	std::fprintf(stderr, "reps (s):");
+	for (double x : secs)
+		std::fprintf(stderr, " %.4f", x);
+	std::fprintf(stderr, "\n");
 	std::printf("RESULT counting %.0f msgs/s\n", (n + 2.0) / secs[secs.size() / 2]);
 	return 0;
 }

@@ -73,6 +73,10 @@ int main(int argc, char **argv)
 		self->send_exit(sink, exit_reason::user_shutdown);
 	}
 	std::sort(secs.begin(), secs.end());
+	std::fprintf(stderr, "reps (s):");
+	for (double x : secs)
+		std::fprintf(stderr, " %.4f", x);
+	std::fprintf(stderr, "\n");
 	std::printf("RESULT fjthrput %.0f msgs/s\n", (double)a * n / secs[secs.size() / 2]);
 	return 0;
 }

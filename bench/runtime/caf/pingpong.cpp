@@ -63,6 +63,10 @@ int main(int argc, char **argv)
 		self->send_exit(pong, exit_reason::user_shutdown);
 	}
 	std::sort(secs.begin(), secs.end());
+	std::fprintf(stderr, "reps (s):");
+	for (double x : secs)
+		std::fprintf(stderr, " %.4f", x);
+	std::fprintf(stderr, "\n");
 	std::printf("RESULT pingpong %.0f msgs/s\n", 2.0 * n / secs[secs.size() / 2]);
 	return 0;
 }

@@ -57,6 +57,10 @@ int main(int argc, char **argv)
 			self->send_exit(x, exit_reason::user_shutdown);
 	}
 	std::sort(secs.begin(), secs.end());
+	std::fprintf(stderr, "reps (s):");
+	for (double x : secs)
+		std::fprintf(stderr, " %.4f", x);
+	std::fprintf(stderr, "\n");
 	std::printf("RESULT threadring %.0f msgs/s\n", (h + 1.0) / secs[secs.size() / 2]);
 	return 0;
 }

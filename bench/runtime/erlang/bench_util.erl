@@ -6,9 +6,11 @@
 
 ints(Args) -> [list_to_integer(A) || A <- Args].
 
-%% Runs Fun() Reps times; Fun returns the seconds its timed part took.
+%% Runs Fun() Reps times (Fun returns the seconds its timed part took),
+%% lists the times on stderr and returns the median.
 median_secs(Reps, Fun) ->
     Secs = lists:sort([Fun() || _ <- lists:seq(1, Reps)]),
+    io:format(standard_error, "reps (s):~s~n", [[io_lib:format(" ~.4f", [S]) || S <- Secs]]),
     lists:nth(Reps div 2 + 1, Secs).
 
 %% Seconds taken by Fun().

@@ -16,7 +16,7 @@ main(Args) ->
 
 rep(C, N) ->
     Main = self(),
-    Mall = spawn(fun() -> mall(Main, N, C, none) end),
+    Mall = spawn(fun() -> mall(Main, N, C, none, 0, 2 * N) end),
     Chams = [spawn(fun() -> cham(Mall, I rem 3, 0) end) || I <- lists:seq(0, C - 1)],
     bench_util:time_secs(fun() ->
         [X ! start || X <- Chams],
@@ -26,19 +26,23 @@ rep(C, N) ->
 complement(A, A) -> A;
 complement(A, B) -> 3 - A - B.
 
-mall(Main, _Left, 0, _Waiting) -> Main ! done;
-mall(Main, Left, Live, Waiting) ->
+%% Total: meetings the chameneos reported; each meeting counts twice.
+mall(Main, _Left, 0, _Waiting, Total, Want) ->
+    Total =:= Want orelse
+        io:format(standard_error, "chameneos: ~B meetings, want ~B~n", [Total, Want]),
+    Main ! done;
+mall(Main, Left, Live, Waiting, Total, Want) ->
     receive
         {meet, _Color, Who} when Left =:= 0 ->
-            Who ! exit, mall(Main, 0, Live, Waiting);
+            Who ! exit, mall(Main, 0, Live, Waiting, Total, Want);
         {meet, Color, Who} when Waiting =:= none ->
-            mall(Main, Left, Live, {Who, Color});
+            mall(Main, Left, Live, {Who, Color}, Total, Want);
         {meet, Color, Who} ->
             {Parked, _} = Waiting,
             Parked ! {meet, Color, Who},
-            mall(Main, Left - 1, Live, none);
-        {done, _Meetings} ->
-            mall(Main, Left, Live - 1, Waiting)
+            mall(Main, Left - 1, Live, none, Total, Want);
+        {done, Meetings} ->
+            mall(Main, Left, Live - 1, Waiting, Total + Meetings, Want)
     end.
 
 cham(Mall, Color, Meetings) ->
