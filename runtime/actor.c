@@ -81,7 +81,6 @@ int ig__deliver(ig_actor_t *a, ig__msg_t *m)
 			}
 		}
 	}
-	IG_TSAN_RELEASE(a);
 	if (ig__mb_push(&a->mq, &m->node))
 		ig__schedule(a);
 	return 0;
@@ -260,15 +259,22 @@ static void free_ext(ig_actor_t *a)
 	atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
 }
 
-static void link_child(ig_actor_t *parent, ig_actor_t *a)
+/* Fails once the parent is stopping: a child linked after the parent
+ * stopped its children would never be stopped. */
+static int link_child(ig_actor_t *parent, ig_actor_t *a)
 {
 	tree_lock(parent);
+	if (parent->status >= IG__ST_STOPPING) {
+		tree_unlock(parent);
+		return IG_ESTOPPED;
+	}
 	a->sib_prev = NULL;
 	a->sib_next = parent->child_first;
 	if (parent->child_first)
 		parent->child_first->sib_prev = a;
 	parent->child_first = a;
 	tree_unlock(parent);
+	return 0;
 }
 
 int ig__spawn(ig_system_t *sys, ig_actor_t *parent, const ig_props_t *props, const char *name,
@@ -306,15 +312,16 @@ int ig__spawn(ig_system_t *sys, ig_actor_t *parent, const ig_props_t *props, con
 		free(a);
 		return rc;
 	}
-	if (name && (rc = set_name(a, name)) != 0) {
+	if ((name && (rc = set_name(a, name)) != 0) || (parent && (rc = link_child(parent, a)))) {
+		ig__actor_ext_t *ext = ext_of(a);
+		if (rc != IG_EEXIST && ext && ext->path)
+			ig__names_remove(sys, ext->path);
 		ig__slot_release(a);
 		free_ext(a);
 		free(a);
 		return rc;
 	}
 	ig__slot_publish(a);
-	if (parent)
-		link_child(parent, a);
 	atomic_fetch_add(&sys->actors, 1);
 	ig_ref_t ref = ig__ref_of(a);
 	if (out_actor)
@@ -547,9 +554,9 @@ void ig__actor_begin_stop(ig_actor_t *a, int reason)
 	ig__actor_ext_t *ext = ig__actor_ext(a);
 	IG_ASSERT(ext);
 	ext->stop_reason = reason;
-	a->status = IG__ST_STOPPING;
 	ig__actor_cancel_timers(a);
 	tree_lock(a);
+	a->status = IG__ST_STOPPING;
 	ig_actor_t *c = a->child_first;
 	tree_unlock(a);
 	if (!c) {

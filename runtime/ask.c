@@ -87,6 +87,13 @@ static int asker_init(ig_ctx_t *ctx, void *state, void *arg)
 	return rc;
 }
 
+/* Stopped before an answer (future freed, system shutting down). */
+static void asker_post_stop(ig_ctx_t *ctx, void *state)
+{
+	asker_t *s = state;
+	complete(s->f, IG_ESTOPPED, ctx, NULL);
+}
+
 static void asker_fini(void *state)
 {
 	asker_t *s = state;
@@ -108,6 +115,7 @@ static const ig_props_t asker_props = {
 	.behavior = asker_behavior,
 	.state_size = sizeof(asker_t),
 	.init = asker_init,
+	.post_stop = asker_post_stop,
 	.fini = asker_fini,
 };
 

@@ -59,10 +59,21 @@ void ig__rcu_read_lock(void)
 	urcu_memb_read_lock();
 }
 
+#ifdef IG_TSAN
+/* Every read-side section "releases" here and every reclaim "acquires":
+ * the happens-before that a grace period gives, in terms TSan sees. */
+static char tsan_rcu_sync;
+#define RCU_SECTION_END() IG_TSAN_RELEASE(&tsan_rcu_sync)
+#else
+#define RCU_SECTION_END() ((void)0)
+#endif
+
 void ig__rcu_read_unlock(void)
 {
-	if (!in_worker_section)
+	if (!in_worker_section) {
+		RCU_SECTION_END();
 		urcu_memb_read_unlock();
+	}
 }
 
 void ig__rcu_worker_enter(void)
@@ -74,6 +85,7 @@ void ig__rcu_worker_enter(void)
 
 void ig__rcu_worker_quiescent(void)
 {
+	RCU_SECTION_END();
 	urcu_memb_read_unlock();
 	urcu_memb_read_lock();
 }
@@ -81,6 +93,7 @@ void ig__rcu_worker_quiescent(void)
 void ig__rcu_worker_leave(void)
 {
 	in_worker_section = false;
+	RCU_SECTION_END();
 	urcu_memb_read_unlock();
 }
 
@@ -94,7 +107,9 @@ _Static_assert(sizeof(struct rcu_head) == 2 * sizeof(void *), "rcu_head fits the
 static void reclaim_cb(struct rcu_head *head)
 {
 	ig_actor_t *a = (ig_actor_t *)((char *)head - offsetof(ig_actor_t, rcu_next));
-	IG_TSAN_ACQUIRE(a);
+#ifdef IG_TSAN
+	IG_TSAN_ACQUIRE(&tsan_rcu_sync);
+#endif
 	/* No sender can reach a any more; a may still be queued on a
 	 * dispatcher, so it frees itself in its own turn. */
 	IG_ASSERT(ig__send_sys_actor(a, IG__SYS_RECLAIM, 0, NULL) == 0);
