@@ -100,6 +100,7 @@ if [[ " $RUNTIMES " == *" erlang "* ]]; then
 fi
 
 # ---- run -------------------------------------------------------------------
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A RES # RES[runtime:metric] = value
 
 # run RUNTIME BENCH: runs one program, records its RESULT lines.
@@ -166,4 +167,5 @@ for b in $BENCHES; do
 	*) row "$b" "$b (msgs/s)" msgs2 ;;
 	esac
 done
+echo "load average: $LOAD0 at start, $(cut -d' ' -f1 /proc/loadavg) at end (above $(nproc), the figures are noisy)"
 echo "(raw output: $LOG)"
