@@ -89,16 +89,19 @@ static bool ring_empty(ig__worker_t *w)
 
 static void inj_push(ig_dispatcher_t *d, ig_actor_t *a)
 {
+	atomic_fetch_add(&d->inj_len, 1);
 	ig__mpsc_push(&d->inj, &a->sched);
 }
 
 static ig_actor_t *inj_take(ig_dispatcher_t *d)
 {
-	if (ig__mpsc_empty(&d->inj))
+	if (atomic_load_explicit(&d->inj_len, memory_order_acquire) <= 0)
 		return NULL;
 	if (atomic_flag_test_and_set_explicit(&d->inj_lock, memory_order_acquire))
 		return NULL;
 	ig_actor_t *a = actor_of(ig__mpsc_pop(&d->inj));
+	if (a)
+		atomic_fetch_sub(&d->inj_len, 1);
 	atomic_flag_clear_explicit(&d->inj_lock, memory_order_release);
 	return a;
 }
@@ -119,12 +122,12 @@ static void wake_one(ig_dispatcher_t *d)
 }
 
 /* After making work stealable: wake a parked worker unless one is already
- * looking. The fence pairs with the one in park(): either the parker sees
- * the work or we see the parker. */
+ * looking. Both this read and park()'s increment are read-modify-writes of
+ * nparked, so one of them sees the other: either the parker sees the work
+ * or we see the parker. (A fence would do too, but TSan cannot model it.) */
 static void maybe_wake(ig_dispatcher_t *d)
 {
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&d->nparked, memory_order_relaxed) > 0 &&
+	if (atomic_fetch_add(&d->nparked, 0) > 0 &&
 	    atomic_load_explicit(&d->nspinning, memory_order_relaxed) == 0)
 		wake_one(d);
 }
@@ -214,7 +217,7 @@ static ig_actor_t *steal(ig__worker_t *w, bool stale)
 
 static bool work_visible(ig_dispatcher_t *d)
 {
-	if (!ig__mpsc_empty(&d->inj))
+	if (atomic_load(&d->inj_len) > 0)
 		return true;
 	for (unsigned i = 0; i < d->nworkers; i++)
 		if (!ring_empty(&d->workers[i]))
@@ -265,7 +268,6 @@ static void park(ig__worker_t *w)
 	ig__rcu_worker_leave(); /* a parked worker must not hold up grace periods */
 	atomic_store(&w->parked, 1);
 	int parked = atomic_fetch_add(&d->nparked, 1) + 1;
-	atomic_thread_fence(memory_order_seq_cst);
 	if (!work_visible(d) && !atomic_load(&d->stopping)) {
 		/* While others run, wake now and then to rescue a runnext stuck
 		 * behind a long behavior; when all are idle, sleep for good. */

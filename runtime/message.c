@@ -66,12 +66,6 @@ ig__node_t *ig__mpsc_pop(ig__mpsc_t *q)
 	return NULL;
 }
 
-bool ig__mpsc_empty(ig__mpsc_t *q)
-{
-	uintptr_t head = atomic_load_explicit(&q->head, memory_order_acquire) & ~IDLE_BIT;
-	return q->tail == &q->stub && head == (uintptr_t)&q->stub &&
-	       atomic_load_explicit(&q->stub.next, memory_order_acquire) == NULL;
-}
 
 /* ---- mailboxes ------------------------------------------------------------ */
 

@@ -70,7 +70,6 @@ void ig__mpsc_init(ig__mpsc_t *q, bool idle);
 bool ig__mpsc_push(ig__mpsc_t *q, ig__node_t *n);
 /* Consumer only. NULL when empty or when a producer is mid-push. */
 ig__node_t *ig__mpsc_pop(ig__mpsc_t *q);
-bool ig__mpsc_empty(ig__mpsc_t *q);
 
 /* Mailboxes: the same queue, but the node last popped stays behind as the
  * queue's stub (as in Pony's messageq), so draining the last message costs
@@ -306,6 +305,8 @@ struct ig_dispatcher {
 	ig__worker_t *workers;
 	/* Injection queue: actors scheduled from outside this dispatcher. */
 	_Alignas(IG_CACHE_LINE) ig__mpsc_t inj;
+	_Atomic int64_t inj_len;      /* what others may read: the queue's own
+	                                 emptiness is the consumer's to know */
 	atomic_flag inj_lock;         /* one consumer at a time */
 	_Atomic int nparked;
 	_Atomic int nspinning;
