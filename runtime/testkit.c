@@ -139,6 +139,18 @@ static void fmt_bytes(const ig_msg_t *m, char *buf, size_t len)
 		snprintf(buf + used, len - used, " ...");
 }
 
+/* By name: the numbers are the header's business. */
+static const char *level_name(int level)
+{
+	switch (level) {
+	case IG_LOG_DEBUG: return "debug";
+	case IG_LOG_INFO: return "info";
+	case IG_LOG_WARN: return "warn";
+	case IG_LOG_ERROR: return "error";
+	default: return "?";
+	}
+}
+
 static void describe(const ig_msg_t *m, char *buf, size_t len)
 {
 	char who[160], bytes[40];
@@ -154,7 +166,7 @@ static void describe(const ig_msg_t *m, char *buf, size_t len)
 			 d.type, d.size, who, ig_strerror(d.reason));
 	} else if (m->type == IG_MSG_LOG && m->size == sizeof(ig_log_event_t)) {
 		const ig_log_event_t *e = m->data;
-		snprintf(buf, len, "Log(level %d, \"%.80s\")", e->level, e->text);
+		snprintf(buf, len, "Log(%s, \"%.80s\")", level_name(e->level), e->text);
 	} else {
 		fmt_ref(m->sender, who, sizeof who);
 		fmt_bytes(m, bytes, sizeof bytes);
@@ -860,8 +872,8 @@ int ig_probe_expect_log(ig_probe_t *p, int min_level, const char *substring,
 		return IG_EINVAL;
 	tk_log_want_t w = {.min_level = min_level, .substring = substring};
 	char what[160];
-	snprintf(what, sizeof what, "a log line at level >= %d containing \"%.80s\"", min_level,
-		 substring ? substring : "");
+	snprintf(what, sizeof what, "a log line at %s or above containing \"%.80s\"",
+		 level_name(min_level), substring ? substring : "");
 	tk_entry_t *e;
 	int rc = fish(p, is_log, &w, timeout, what, &e);
 	if (rc == 0 && out)
