@@ -496,9 +496,16 @@ void ig_probe_destroy(ig_probe_t *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nsubs; i++)
-		ig_unsubscribe(p->sys, p->ref, p->subs[i]);
-	ig_stop(p->ref);
+	/* A stopped probe actor means a system shut down (maybe destroyed):
+	 * then the system must not be touched, and nothing is left to undo. */
+	pthread_mutex_lock(&p->mu);
+	bool stopped = p->stopped;
+	pthread_mutex_unlock(&p->mu);
+	if (!stopped) {
+		for (size_t i = 0; i < p->nsubs; i++)
+			ig_unsubscribe(p->sys, p->ref, p->subs[i]);
+		ig_stop(p->ref);
+	}
 	begin(p);
 	probe_unref(p);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -712,6 +713,180 @@ static void deterministic_order_repeats(void **state)
 		assert_int_equal(next_greeting[i], 10);
 }
 
+/* ---- the examples of docs/testkit.md, verbatim but for includes and main ---- */
+
+enum { GREET = 1, GREETING };
+
+/* Answers GREET(name) with GREETING("hello, <name>"). */
+static int greeter(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	(void)state;
+	if (msg->type != GREET)
+		return 0;
+	char text[64];
+	int n = snprintf(text, sizeof text, "hello, %.*s", (int)msg->size,
+			 (const char *)msg->data);
+	return ig_reply(ctx, msg, GREETING, text, (size_t)n);
+}
+
+static const ig_props_t greeter_props = {.behavior = greeter};
+
+static void greeter_answers(void **state)
+{
+	(void)state;
+	ig_system_t *sys;
+	ig_probe_t *probe;
+	ig_ref_t g;
+	IG_ASSERT_OK(ig_testkit_system_create(true, &sys));
+	IG_ASSERT_OK(ig_probe_create(sys, &probe));
+	IG_ASSERT_OK(ig_system_spawn(sys, &greeter_props, "greeter", NULL, &g));
+
+	IG_ASSERT_OK(ig_probe_send(probe, g, GREET, "ada", 3));
+	const ig_msg_t *reply;
+	IG_ASSERT_OK(ig_probe_expect_type(probe, GREETING, IG_SEC(1), &reply));
+	assert_int_equal(reply->size, 10);
+	assert_memory_equal(reply->data, "hello, ada", 10);
+	assert_true(ig_ref_eq(reply->sender, g));
+	/* And nothing else: a second of virtual time passes, instantly. */
+	IG_ASSERT_OK(ig_probe_expect_no_msg(probe, IG_SEC(1)));
+
+	ig_probe_destroy(probe);
+	ig_system_destroy(sys);
+}
+
+enum { TOUCH = 1, IDLE };
+
+typedef struct session {
+	ig_timer_t idle;
+} session_t;
+
+static int session_arm(ig_ctx_t *ctx, session_t *s)
+{
+	return ig_timer_start(ctx, IG_SEC(30), false, IDLE, NULL, 0, &s->idle);
+}
+
+static int session_init(ig_ctx_t *ctx, void *state, void *arg)
+{
+	(void)arg;
+	return session_arm(ctx, state);
+}
+
+/* Any message but IDLE restarts the 30 s idle timer; IDLE ends the session. */
+static int session(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	session_t *s = state;
+	if (msg->type == IDLE) {
+		ig_stop_self(ctx);
+		return 0;
+	}
+	ig_timer_cancel(ctx, s->idle);
+	return session_arm(ctx, s);
+}
+
+static const ig_props_t session_props = {
+	.behavior = session,
+	.state_size = sizeof(session_t),
+	.init = session_init,
+};
+
+static void session_ends_after_30s_idle(void **state)
+{
+	(void)state;
+	ig_system_t *sys;
+	ig_probe_t *probe;
+	ig_ref_t s;
+	IG_ASSERT_OK(ig_testkit_system_create(true, &sys));
+	IG_ASSERT_OK(ig_probe_create(sys, &probe));
+	int64_t t0 = ig_testkit_now(sys);
+	IG_ASSERT_OK(ig_system_spawn(sys, &session_props, NULL, NULL, &s));
+	IG_ASSERT_OK(ig_probe_watch(probe, s)); /* runs the session's init: t0 */
+
+	IG_ASSERT_OK(ig_probe_expect_no_msg(probe, IG_SEC(20)));  /* alive at 20 s */
+	IG_ASSERT_OK(ig_probe_send(probe, s, TOUCH, NULL, 0));    /* idle until 50 s */
+	IG_ASSERT_OK(ig_probe_expect_no_msg(probe, IG_SEC(29)));  /* alive at 49 s */
+	IG_ASSERT_OK(ig_probe_expect_terminated(probe, s, IG_SEC(5), NULL));
+	assert_int_equal(ig_testkit_now(sys) - t0, IG_SEC(50));   /* to the ns */
+
+	ig_probe_destroy(probe);
+	ig_system_destroy(sys);
+}
+
+enum { HELLO = 1, HELLO_BACK };
+
+/* Answers HELLO(name) with HELLO_BACK("hello, <name>") and logs it. */
+static int polite(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	(void)state;
+	if (msg->type != HELLO)
+		return 0;
+	char text[64];
+	int n = snprintf(text, sizeof text, "hello, %.*s", (int)msg->size,
+			 (const char *)msg->data);
+	ig_log(ig_ctx_system(ctx), ctx, IG_LOG_INFO, "greeted %.*s", (int)msg->size,
+	       (const char *)msg->data);
+	return ig_reply(ctx, msg, HELLO_BACK, text, (size_t)n);
+}
+
+static const ig_props_t polite_props = {.behavior = polite};
+
+static void polite_on_threads(void **state)
+{
+	(void)state;
+	ig_system_t *sys;
+	ig_probe_t *probe, *dead, *logs;
+	ig_ref_t g;
+	IG_ASSERT_OK(ig_testkit_system_create(false, &sys));
+	IG_ASSERT_OK(ig_probe_create(sys, &probe));
+	IG_ASSERT_OK(ig_testkit_capture_create(sys, IG_MSG_DEAD_LETTER, &dead));
+	IG_ASSERT_OK(ig_testkit_capture_create(sys, IG_MSG_LOG, &logs));
+	IG_ASSERT_OK(ig_system_spawn(sys, &polite_props, "polite", NULL, &g));
+
+	/* Real time now: generous deadlines cost nothing when things work. */
+	IG_ASSERT_OK(ig_probe_send(probe, g, HELLO, "bob", 3));
+	IG_ASSERT_OK(ig_probe_expect_msg(probe, HELLO_BACK, "hello, bob", 10, IG_SEC(5), NULL));
+	ig_log_event_t ev;
+	IG_ASSERT_OK(ig_probe_expect_log(logs, IG_LOG_INFO, "greeted bob", IG_SEC(5), &ev));
+	assert_true(ig_ref_eq(ev.source, g));
+
+	/* Stopped, then written to: a dead letter. */
+	IG_ASSERT_OK(ig_probe_watch(probe, g));
+	IG_ASSERT_OK(ig_stop(g));
+	IG_ASSERT_OK(ig_probe_expect_terminated(probe, g, IG_SEC(5), NULL));
+	IG_ASSERT_RC(ig_probe_send(probe, g, HELLO, "eve", 3), IG_ENOACTOR);
+	ig_dead_letter_t dl;
+	IG_ASSERT_OK(ig_probe_expect_dead_letter(dead, g, HELLO, IG_SEC(5), &dl));
+	assert_true(ig_ref_eq(dl.sender, ig_probe_ref(probe)));
+	assert_int_equal(dl.reason, IG_ENOACTOR);
+
+	ig_probe_destroy(logs);
+	ig_probe_destroy(dead);
+	ig_probe_destroy(probe);
+	ig_system_destroy(sys);
+}
+
+/* ---- a probe outlives its system ------------------------------------------------ */
+
+static void probe_outlives_system(bool det)
+{
+	ig_system_t *sys;
+	ig_probe_t *probe, *cap;
+	IG_ASSERT_OK(ig_testkit_system_create(det, &sys));
+	IG_ASSERT_OK(ig_probe_create(sys, &probe));
+	IG_ASSERT_OK(ig_testkit_capture_create(sys, IG_MSG_LOG, &cap));
+	ig_ref_t echo;
+	IG_ASSERT_OK(ig_system_spawn(sys, &echo_props, NULL, NULL, &echo));
+	for (uint32_t v = 0; v < 3; v++)
+		IG_ASSERT_OK(ig_probe_send(probe, echo, T_PING, &v, sizeof v));
+	IG_ASSERT_OK(ig_probe_receive_n(probe, 1, WAIT, NULL)); /* one held, two queued */
+	ig_log(sys, NULL, IG_LOG_INFO, "queued at the capture");
+	ig_system_destroy(sys);
+	/* The sanitizers check that these touch nothing of the system's and
+	 * leak nothing of the probes'. */
+	ig_probe_destroy(cap);
+	ig_probe_destroy(probe);
+}
+BOTH(probe_outlives_system)
+
 /* ---- assertion macros and argument checks ------------------------------------------------ */
 
 static void assertion_macros(void **state)
@@ -751,6 +926,10 @@ int main(void)
 		cmocka_unit_test(threaded_time_is_real),
 		cmocka_unit_test(deterministic_order_repeats),
 		cmocka_unit_test(assertion_macros),
+		BOTH_TESTS(probe_outlives_system),
+		cmocka_unit_test(greeter_answers),
+		cmocka_unit_test(session_ends_after_30s_idle),
+		cmocka_unit_test(polite_on_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

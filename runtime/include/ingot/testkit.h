@@ -90,8 +90,9 @@ typedef bool (*ig_probe_pred_fn)(const ig_msg_t *msg, void *arg);
 /** Spawns a probe actor under /system: it copies every message it gets
  *  (type, sender, size bytes of payload; for ig_tell_ptr messages size bytes
  *  at the pointer) into a queue the expectations read, in arrival order.
- *  Ownership: free with ig_probe_destroy(), before ig_system_destroy().
- *  Errors: IG_EINVAL, IG_ENOMEM, IG_ESTOPPED (the system is shutting down). */
+ *  Ownership: free with ig_probe_destroy(), before or after
+ *  ig_system_destroy() (after it the probe is still freed, and only the
+ *  probe). Errors: IG_EINVAL, IG_ENOMEM, IG_ESTOPPED (shutting down). */
 int ig_probe_create(ig_system_t *sys, ig_probe_t **out);
 
 /** Unsubscribes the probe, stops its actor and frees it with every message
