@@ -615,6 +615,30 @@ static void virtual_expect_waits_for_timer(void **state)
 	tk_teardown(&t);
 }
 
+/* Asks run on the same clock: a probe answers one, another times out. */
+static void virtual_ask(void **state)
+{
+	(void)state;
+	tk_t t = tk_setup(true);
+	ig_future_t *f;
+	IG_ASSERT_OK(ig_ask(t.sys, ig_probe_ref(t.probe), T_ASK, "?", 1, IG_SEC(5), &f));
+	IG_ASSERT_OK(ig_probe_expect_msg(t.probe, T_ASK, "?", 1, IG_SEC(1), NULL));
+	IG_ASSERT_OK(ig_probe_reply(t.probe, NULL, T_ANSWER, "!", 1));
+	const ig_msg_t *r;
+	IG_ASSERT_OK(ig_future_wait(f, IG_SEC(1), &r));
+	assert_int_equal(r->type, T_ANSWER);
+	assert_true(ig_ref_eq(r->sender, ig_probe_ref(t.probe)));
+	ig_future_free(f);
+
+	ig_ref_t silent = spawn(&t, &failing_props, NULL);
+	int64_t t0 = ig_testkit_now(t.sys);
+	IG_ASSERT_OK(ig_ask(t.sys, silent, T_PING, NULL, 0, IG_SEC(5), &f));
+	assert_int_equal(ig_future_wait(f, IG_SEC(10), &r), IG_ETIMEDOUT);
+	assert_int_equal(ig_testkit_now(t.sys) - t0, IG_SEC(5));
+	ig_future_free(f);
+	tk_teardown(&t);
+}
+
 /* A threaded system has a real clock: it cannot be advanced. */
 static void threaded_time_is_real(void **state)
 {
@@ -923,6 +947,7 @@ int main(void)
 		BOTH_TESTS(log_lines),
 		cmocka_unit_test(virtual_timers_fire_in_order),
 		cmocka_unit_test(virtual_expect_waits_for_timer),
+		cmocka_unit_test(virtual_ask),
 		cmocka_unit_test(threaded_time_is_real),
 		cmocka_unit_test(deterministic_order_repeats),
 		cmocka_unit_test(assertion_macros),
