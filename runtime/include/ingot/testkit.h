@@ -204,37 +204,43 @@ int ig_probe_expect_log(ig_probe_t *p, int min_level, const char *substring,
 /* ---- assertion macros --------------------------------------------------- */
 
 /* A failed assertion prints the expression, both codes with their names and
- * the testkit's description of what arrived instead, then calls
- * IG_TESTKIT_FAIL(): cmocka's fail() when <cmocka.h> was included first,
- * abort() otherwise. Define IG_TESTKIT_FAIL before including this header to
- * plug in another framework. */
+ * the testkit's description of what arrived instead (IG_TESTKIT_PRINT), then
+ * calls IG_TESTKIT_FAIL(): with <cmocka.h> included first, cmocka's
+ * print_error() and fail(), so the message lands in cmocka's report; else
+ * stderr and abort(). Define both before including this header to plug in
+ * another framework. */
 #ifndef IG_TESTKIT_FAIL
 #ifdef CMOCKA_H_
 #define IG_TESTKIT_FAIL() fail()
+#define IG_TESTKIT_PRINT(...) print_error(__VA_ARGS__)
 #else
 #define IG_TESTKIT_FAIL() abort()
+#define IG_TESTKIT_PRINT(...) fprintf(stderr, __VA_ARGS__)
 #endif
 #endif
 
-/** Asserts that expr (an int-returning call) returns want. */
-#define IG_ASSERT_RC(expr, want)                                                         \
+/* The expression is stringified by the public macros, before expansion. */
+#define IG_TESTKIT_CHECK_(expr, want, text)                                              \
 	do {                                                                             \
 		ig_testkit_clear_error();                                                \
 		int ig_tk_rc_ = (expr);                                                  \
 		int ig_tk_want_ = (want);                                                \
 		if (ig_tk_rc_ != ig_tk_want_) {                                          \
 			const char *ig_tk_why_ = ig_testkit_last_error();                \
-			fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d (%s)%s%s\n", \
-				__FILE__, __LINE__, #expr, ig_tk_rc_,                    \
-				ig_strerror(ig_tk_rc_), ig_tk_want_,                     \
-				ig_strerror(ig_tk_want_), ig_tk_why_[0] ? ": " : "",     \
-				ig_tk_why_);                                             \
+			IG_TESTKIT_PRINT("%s:%d: %s returned %d (%s), expected %d (%s)%s%s\n", \
+					 __FILE__, __LINE__, text, ig_tk_rc_,            \
+					 ig_strerror(ig_tk_rc_), ig_tk_want_,            \
+					 ig_strerror(ig_tk_want_),                       \
+					 ig_tk_why_[0] ? ": " : "", ig_tk_why_);         \
 			IG_TESTKIT_FAIL();                                               \
 		}                                                                        \
 	} while (0)
 
+/** Asserts that expr (an int-returning call) returns want. */
+#define IG_ASSERT_RC(expr, want) IG_TESTKIT_CHECK_((expr), (want), #expr)
+
 /** Asserts that expr returns 0. */
-#define IG_ASSERT_OK(expr) IG_ASSERT_RC((expr), 0)
+#define IG_ASSERT_OK(expr) IG_TESTKIT_CHECK_((expr), 0, #expr)
 
 #ifdef __cplusplus
 }
