@@ -207,14 +207,19 @@ int ig_probe_expect_log(ig_probe_t *p, int min_level, const char *substring,
  * the testkit's description of what arrived instead (IG_TESTKIT_PRINT), then
  * calls IG_TESTKIT_FAIL(): with <cmocka.h> included first, cmocka's
  * print_error() and fail(), so the message lands in cmocka's report; else
- * stderr and abort(). Define both before including this header to plug in
- * another framework. */
+ * stderr and abort(). Define either or both before including this header
+ * to plug in another framework. */
 #ifndef IG_TESTKIT_FAIL
 #ifdef CMOCKA_H_
 #define IG_TESTKIT_FAIL() fail()
-#define IG_TESTKIT_PRINT(...) print_error(__VA_ARGS__)
 #else
 #define IG_TESTKIT_FAIL() abort()
+#endif
+#endif
+#ifndef IG_TESTKIT_PRINT
+#ifdef CMOCKA_H_
+#define IG_TESTKIT_PRINT(...) print_error(__VA_ARGS__)
+#else
 #define IG_TESTKIT_PRINT(...) fprintf(stderr, __VA_ARGS__)
 #endif
 #endif
