@@ -30,7 +30,7 @@
 
 #define RECORDS 200            /* records the source emits, seq 1..RECORDS */
 #define WATERMARK 16           /* at most this many sent but unacked */
-#define FAIL_EVERY 50          /* the worker fails on these, first time only */
+#define FAIL_EVERY 60          /* the worker fails on these, first time only */
 #define MAX_RESTARTS 3         /* the supervisor's limit within 1 s */
 #define ACK_TIMEOUT IG_MS(100) /* no ack progress for this long: rewind */
 #define REPORT_EVERY 50        /* progress line every this many acks */
@@ -262,6 +262,7 @@ static void source_finish(ig_ctx_t *ctx, source_t *s, int err)
 	if (s->done)
 		return;
 	s->done = true;
+	ig_unwatch(ctx, s->demo->worker); /* its Terminated would be a dead letter */
 	s->report.acked = s->acked;
 	s->report.elapsed = ig_system_now(ig_ctx_system(ctx)) - s->started;
 	s->report.err = err;
@@ -315,6 +316,11 @@ static int source_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 		s->acked = a.seq;
 		if (s->next <= s->acked)
 			s->next = s->acked + 1; /* acks overtook a rewind */
+		if (s->acked == RECORDS) {
+			source_finish(ctx, s, 0);
+			return 0;
+		}
+		source_pump(ctx, s);
 		if (s->acked >= s->next_report) {
 			printf("source:     %3" PRIu64 "/%d acked, %2" PRIu64 " in flight, %3" PRIu64
 			       " sent (%" PRIu64 " replays)\n", s->acked, RECORDS,
@@ -322,11 +328,6 @@ static int source_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 			while (s->next_report <= s->acked)
 				s->next_report += REPORT_EVERY;
 		}
-		if (s->acked == RECORDS) {
-			source_finish(ctx, s, 0);
-			return 0;
-		}
-		source_pump(ctx, s);
 		return 0;
 	}
 	case MSG_TICK:
@@ -356,6 +357,29 @@ static const ig_props_t source_props = {
 	.behavior = source_behavior,
 	.state_size = sizeof(source_t),
 	.init = source_init,
+};
+
+/* ---- dead letters ------------------------------------------------------------------ */
+
+/* Subscribed to IG_MSG_DEAD_LETTER on the event stream: prints each one. */
+static int dead_letters_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	(void)ctx;
+	(void)state;
+	if (msg->type != IG_MSG_DEAD_LETTER || msg->size != sizeof(ig_dead_letter_t))
+		return 0;
+	ig_dead_letter_t d;
+	memcpy(&d, msg->data, sizeof d);
+	char to[128];
+	if (ig_ref_path(d.recipient, to, sizeof to) != 0)
+		strcpy(to, "a stopped actor");
+	printf("dead letter: message type %" PRIu32 " to %s (%s)\n", d.type, to,
+	       ig_strerror(d.reason));
+	return 0;
+}
+
+static const ig_props_t dead_letters_props = {
+	.behavior = dead_letters_behavior,
 };
 
 /* ---- main ---------------------------------------------------------------------- */
@@ -413,6 +437,9 @@ int main(void)
 	CHECK(ig_system_create(&cfg, &sys));
 
 	printf("ingot demo: a supervised actor pipeline whose acks are its backpressure\n\n");
+	ig_ref_t dead_letters;
+	CHECK(ig_system_spawn(sys, &dead_letters_props, "dead-letters", NULL, &dead_letters));
+	CHECK(ig_subscribe(sys, dead_letters, IG_MSG_DEAD_LETTER));
 	CHECK(ig_system_spawn(sys, &sink_props, "sink", &demo, &demo.sink));
 	CHECK(ig_system_spawn(sys, &supervisor_props, "supervisor", &demo, &supervisor));
 	CHECK(ask_copy(sys, supervisor, MSG_SPAWN_WORKER, IG_SEC(5), MSG_WORKER, &demo.worker,
@@ -441,7 +468,7 @@ int main(void)
 	printf("  sum of squares:       %" PRIu64 " (expected %" PRIu64 ")\n", snk.sum, expected);
 	printf("  records sent:         %" PRIu64 " (%" PRIu64 " replayed after %" PRIu64
 	       " rewinds)\n", src.sent, src.replays, src.rewinds);
-	printf("  discarded by the sink: %" PRIu64 " (duplicates, or past a gap)\n", snk.discarded);
+	printf("  discarded by sink:    %" PRIu64 " (duplicates, or past a gap)\n", snk.discarded);
 	printf("  worker restarts:      %u\n", atomic_load(&demo.restarts));
 	printf("  dead letters:         %" PRIu64 "\n", ig_system_dead_letters(sys));
 	printf("  time:                 %.3f s\n", (double)src.elapsed / 1e9);
