@@ -577,11 +577,16 @@ static void flush(reactor_t *r, conn_t *c)
 
 /* ---- connecting and accepting (reactor thread) -------------------------------------------- */
 
-static bool epoll_add(reactor_t *r, conn_t *c, uint32_t events)
+/* Registers c; on failure closes it, telling the owner if notify. */
+static bool epoll_add(reactor_t *r, conn_t *c, uint32_t events, bool notify)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = c};
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-		close_conn(r, c, -errno, true);
+		int err = -errno;
+		if (!notify)
+			ig_log(r->sys, NULL, IG_LOG_WARN, "tcp: dropping a connection: %s",
+			       ig_strerror(err));
+		close_conn(r, c, err, notify);
 		return false;
 	}
 	c->in_epoll = true;
@@ -638,7 +643,7 @@ static void start_connect(reactor_t *r, conn_t *c)
 	}
 	/* Registered only now: a socket that has not started connecting
 	 * polls as EPOLLOUT|EPOLLHUP, which would look like a finished one. */
-	if (!epoll_add(r, c, STREAM_EVENTS))
+	if (!epoll_add(r, c, STREAM_EVENTS, true))
 		return;
 	if (rc == 0)
 		finish_connect(r, c);
@@ -667,7 +672,7 @@ static bool take_accepted(reactor_t *r, conn_t *l, int fd, const struct sockaddr
 		return true;
 	}
 	set_nodelay(fd);
-	if (!epoll_add(r, c, STREAM_EVENTS))
+	if (!epoll_add(r, c, STREAM_EVENTS, false)) /* the owner never heard of it */
 		return true;
 	ig_tcp_event_t ev = {.conn = c->id, .listener = l->id};
 	format_addr((const struct sockaddr *)peer, ev.peer);
@@ -785,7 +790,7 @@ static void run_cmd(reactor_t *r, cmd_t *cmd)
 		free(cmd);
 		if (!c->listener)
 			start_connect(r, c);
-		else if (epoll_add(r, c, EPOLLIN | EPOLLET))
+		else if (epoll_add(r, c, EPOLLIN | EPOLLET, true))
 			accept_all(r, c);
 		return;
 	case CMD_READ:
@@ -966,15 +971,16 @@ static int add_conn(ig_system_t *sys, conn_t *c, cmd_t *cmd, ig_tcp_t *out)
 	pthread_mutex_lock(&r->lock);
 	rc = table_insert(r, c);
 	bool w = false;
-	if (rc == 0) {
-		cmd->id = c->id;
+	ig_tcp_t id = c->id;
+	cmd->id = id;
+	if (rc == 0)
 		w = push_cmd(r, cmd);
-	}
+	/* From the unlock on, the reactor may close and free c at any time. */
 	pthread_mutex_unlock(&r->lock);
 	if (w)
 		wake(r);
 	if (rc == 0)
-		*out = c->id;
+		*out = id;
 	leave(r);
 	return rc;
 }
@@ -1109,9 +1115,12 @@ int ig_tcp_set_owner(ig_system_t *sys, ig_tcp_t conn, ig_ref_t owner)
 	if (rc)
 		return rc;
 	/* Takes effect at once: the reactor reads the owner at each send. */
-	atomic_store_explicit(&c->owner, owner.h, memory_order_release);
+	if (c->closing)
+		rc = IG_ECLOSED;
+	else
+		atomic_store_explicit(&c->owner, owner.h, memory_order_release);
 	unlock_leave(r, false);
-	return 0;
+	return rc;
 }
 
 /* Queues cmd for an open stream connection. Ownership: cmd is the
