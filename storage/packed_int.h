@@ -1,0 +1,86 @@
+/* Internal to storage/: the byte layout of a packed cell block
+ * (docs/formats.md, "Packed cell block") and big-endian field access.
+ * The builder and the reader both use these names, so the layout is
+ * written down once. */
+#ifndef INGOT_STORAGE_PACKED_INT_H
+#define INGOT_STORAGE_PACKED_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* "IGPC": ingot packed cells. */
+#define IG__PK_MAGIC 0x49475043u
+
+/* Header fields (offsets from the block's first byte). */
+#define IG__PK_H_MAGIC 0     /* 4: IG__PK_MAGIC */
+#define IG__PK_H_VERSION 4   /* 1: IG_PACKED_VERSION */
+#define IG__PK_H_FLAGS 5     /* 1: IG_PACKED_SORTED or 0 */
+#define IG__PK_H_RESERVED 6  /* 2: zero */
+#define IG__PK_H_COUNT 8     /* 4: cells */
+#define IG__PK_H_LENGTH 12   /* 4: block length, header to trailer */
+
+/* Entry fields (offsets from the entry's first byte). */
+#define IG__PK_E_TIMESTAMP 0   /* 8: int64, two's complement */
+#define IG__PK_E_ROW_OFF 8     /* 4: row offset in the pool */
+#define IG__PK_E_COL_OFF 12    /* 4: column offset in the pool */
+#define IG__PK_E_VAL_OFF 16    /* 4: value offset in the pool (0 if empty) */
+#define IG__PK_E_VAL_LEN 20    /* 4: value length */
+#define IG__PK_E_ROW_LEN 24    /* 2: row length */
+#define IG__PK_E_COL_LEN 26    /* 2: column length */
+#define IG__PK_E_KIND 28       /* 1: ig_cell_kind_t */
+#define IG__PK_E_RESERVED 29   /* 3: zero */
+
+#define IG__PK_FLAGS_KNOWN IG_PACKED_SORTED
+
+/* Byte-by-byte so the code is endian- and alignment-neutral; compilers
+ * turn these into one load plus a bswap. */
+static inline uint16_t ig__ld16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t ig__ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t ig__ld64(const uint8_t *p)
+{
+	return (uint64_t)ig__ld32(p) << 32 | ig__ld32(p + 4);
+}
+
+static inline void ig__st16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void ig__st32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void ig__st64(uint8_t *p, uint64_t v)
+{
+	ig__st32(p, (uint32_t)(v >> 32));
+	ig__st32(p + 4, (uint32_t)v);
+}
+
+/* int64 <-> uint64 by value, without relying on implementation-defined
+ * conversion of out-of-range values to a signed type. */
+static inline int64_t ig__u2i64(uint64_t v)
+{
+	int64_t r;
+	memcpy(&r, &v, sizeof r);
+	return r;
+}
+
+static inline uint64_t ig__i2u64(int64_t v)
+{
+	return (uint64_t)v;
+}
+
+#endif
