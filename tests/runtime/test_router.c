@@ -802,6 +802,28 @@ static void test_router_restart_respawns_pool(void **state)
 	assert_false(ig_ref_eq(n1, r0) || ig_ref_eq(n1, r1));
 }
 
+/* In a deterministic system (calling-thread dispatcher) routing is exactly
+ * reproducible: sequential asks go r0, r1, r2, r0, r1, r2. */
+static void test_deterministic_round_robin(void **unused)
+{
+	(void)unused;
+	fixture_t f = {.b = board_new()};
+	ig_system_config_t cfg = {.deterministic = true, .log_level = IG_LOG_ERROR};
+	assert_int_equal(ig_system_create(&cfg, &f.sys), 0);
+	ig_ref_t router = spawn_router(&f, IG_ROUTER_ROUND_ROBIN, 3, NULL, NULL);
+	ig_ref_t who[6];
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(ask_routee(&f, router, MSG_WORK, NULL, 0, IG_SEC(5), &who[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true(ig_ref_eq(who[i], who[i + 3]));
+		assert_false(ig_ref_eq(who[i], who[(i + 1) % 3]));
+	}
+	assert_int_equal(ig_poison(router), 0);
+	ig_system_destroy(f.sys);
+	assert_int_equal(f.b->stops, 3);
+	board_free(f.b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -821,6 +843,7 @@ int main(void)
 		T(test_poison_pill_stops_all),
 		T(test_router_under_actor),
 		T(test_router_restart_respawns_pool),
+		cmocka_unit_test(test_deterministic_round_robin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
