@@ -66,20 +66,19 @@ typedef struct ig_msg {
 /** Payloads up to this many bytes travel inside the message block itself. */
 #define IG_MSG_INLINE_MAX 64
 
-/* Types at or above IG_MSG_SYSTEM_BASE are the runtime's own. */
+/* Types at or above IG_MSG_SYSTEM_BASE are the runtime's own. (Macros,
+ * not an enum: ISO C enums stop at INT_MAX.) */
 #define IG_MSG_SYSTEM_BASE 0xFFFF0000u
-enum {
-	IG_MSG_TERMINATED = IG_MSG_SYSTEM_BASE + 1, /* ig_terminated_t: a watched actor stopped */
-	IG_MSG_POISON_PILL,                         /* stop once processed, in mailbox order */
-	IG_MSG_DEAD_LETTER,                         /* ig_dead_letter_t, on the event stream */
-	IG_MSG_LOG,                                 /* ig_log_event_t, on the event stream */
-	IG_MSG_TCP_ACCEPTED,                        /* ig_tcp_event_t: listener got a connection */
-	IG_MSG_TCP_CONNECTED,                       /* ig_tcp_event_t: outgoing connect done */
-	IG_MSG_TCP_DATA,                            /* bytes read (payload) after ig_tcp_read */
-	IG_MSG_TCP_CLOSED,                          /* ig_tcp_event_t: peer closed or error */
-	IG_MSG_TCP_WRITTEN,                         /* ig_tcp_event_t: a write finished */
-	IG_MSG_SYSTEM_USER_END                      /* first value the runtime uses internally */
-};
+#define IG_MSG_TERMINATED (IG_MSG_SYSTEM_BASE + 1u)   /* ig_terminated_t: a watched actor stopped */
+#define IG_MSG_POISON_PILL (IG_MSG_SYSTEM_BASE + 2u)  /* stop once processed, in mailbox order */
+#define IG_MSG_DEAD_LETTER (IG_MSG_SYSTEM_BASE + 3u)  /* ig_dead_letter_t, on the event stream */
+#define IG_MSG_LOG (IG_MSG_SYSTEM_BASE + 4u)          /* ig_log_event_t, on the event stream */
+#define IG_MSG_TCP_ACCEPTED (IG_MSG_SYSTEM_BASE + 5u) /* ig_tcp_event_t: listener got a connection */
+#define IG_MSG_TCP_CONNECTED (IG_MSG_SYSTEM_BASE + 6u)/* ig_tcp_event_t: outgoing connect done */
+#define IG_MSG_TCP_DATA (IG_MSG_SYSTEM_BASE + 7u)     /* bytes read (payload) after ig_tcp_read */
+#define IG_MSG_TCP_CLOSED (IG_MSG_SYSTEM_BASE + 8u)   /* ig_tcp_event_t: peer closed or error */
+#define IG_MSG_TCP_WRITTEN (IG_MSG_SYSTEM_BASE + 9u)  /* ig_tcp_event_t: a write finished */
+#define IG_MSG_SYSTEM_USER_END (IG_MSG_SYSTEM_BASE + 10u) /* first value the runtime uses internally */
 
 typedef struct ig_terminated {
 	ig_ref_t ref; /* the actor that stopped */
