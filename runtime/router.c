@@ -199,19 +199,16 @@ static void spawn_routees(ig_ctx_t *ctx, router_state_t *s)
 
 /* A routee's load as smallest-mailbox sees it: queued messages, plus one
  * unless it is idle (its mailbox's idle bit, the low bit of mq.head, is
- * set only while it is empty and not running). 0 means idle and empty. */
+ * set only while it is empty and not running). 0 means idle and empty.
+ * Caller holds the RCU read lock. */
 static int64_t routee_load(ig_ref_t ref)
 {
-	int64_t load = INT64_MAX; /* gone: its Terminated is on the way */
-	ig__rcu_read_lock();
 	ig_actor_t *a = ig__slot_resolve(ref);
-	if (a) {
-		int32_t queued = atomic_load_explicit(&a->mq_count, memory_order_relaxed);
-		bool idle = atomic_load_explicit(&a->mq.head, memory_order_relaxed) & 1u;
-		load = (queued > 0 ? queued : 0) + (idle ? 0 : 1);
-	}
-	ig__rcu_read_unlock();
-	return load;
+	if (!a)
+		return INT64_MAX; /* gone: its Terminated is on the way */
+	int32_t queued = atomic_load_explicit(&a->mq_count, memory_order_relaxed);
+	bool idle = atomic_load_explicit(&a->mq.head, memory_order_relaxed) & 1u;
+	return (queued > 0 ? queued : 0) + (idle ? 0 : 1);
 }
 
 /* The first idle routee, else the least loaded; ties go to the first. */
@@ -219,15 +216,17 @@ static unsigned pick_smallest(const router_state_t *s)
 {
 	unsigned best = 0;
 	int64_t best_load = INT64_MAX;
+	ig__rcu_read_lock();
 	for (unsigned i = 0; i < s->n; i++) {
 		int64_t l = routee_load(s->pool[i].ref);
-		if (l == 0)
-			return i;
 		if (l < best_load) {
 			best = i;
 			best_load = l;
 		}
+		if (l == 0)
+			break;
 	}
+	ig__rcu_read_unlock();
 	return best;
 }
 
