@@ -726,6 +726,33 @@ static void test_poison_pill_stops_all(void **state)
 	assert_int_equal(s.stops, 3);
 }
 
+static int failing_init(ig_ctx_t *ctx, void *state, void *arg)
+{
+	(void)ctx;
+	(void)state;
+	(void)arg;
+	return IG_EFAILED;
+}
+
+static const ig_props_t unstartable_props = {.behavior = routee_behavior,
+					     .init = failing_init};
+
+/* Routees that cannot start leave the pool at once; the router stops. */
+static void test_router_stops_when_routees_cannot_start(void **state)
+{
+	fixture_t *f = *state;
+	board_t *b = f->b;
+	static const ig_router_config_t cfg = {.kind = IG_ROUTER_SMALLEST_MAILBOX,
+					       .routees = 3,
+					       .routee_props = &unstartable_props};
+	ig_ref_t router;
+	assert_int_equal(ig_router_spawn(f->sys, NULL, &cfg, "doomed", &router), 0);
+	probe_watch(f, router);
+	WAIT_UNTIL(b, was_terminated(b, router));
+	ig_ref_t none;
+	assert_int_equal(ig_lookup(f->sys, "/user/doomed", &none), IG_ENOTFOUND);
+}
+
 /* ---- a router spawned by an actor ------------------------------------------------------ */
 
 static ig_router_config_t child_cfg;
@@ -841,6 +868,7 @@ int main(void)
 		T(test_stopped_routee_removed),
 		T(test_router_stops_when_no_routees_left),
 		T(test_poison_pill_stops_all),
+		T(test_router_stops_when_routees_cannot_start),
 		T(test_router_under_actor),
 		T(test_router_restart_respawns_pool),
 		cmocka_unit_test(test_deterministic_round_robin),
