@@ -595,8 +595,9 @@ static bool epoll_add(reactor_t *r, conn_t *c, uint32_t events, bool notify)
 
 #define STREAM_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
-/* The socket is connected or failed: SO_ERROR says which. */
-static void finish_connect(reactor_t *r, conn_t *c)
+/* The socket is connected or failed: SO_ERROR says which. ev_mask holds the
+ * epoll events that prompted the check (0 after an immediate connect). */
+static void finish_connect(reactor_t *r, conn_t *c, uint32_t ev_mask)
 {
 	int err = 0;
 	socklen_t len = sizeof err;
@@ -609,9 +610,12 @@ static void finish_connect(reactor_t *r, conn_t *c)
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof peer;
 	if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) != 0) {
-		if (errno != ENOTCONN)
+		/* Not connected and no error: still in progress, and a later
+		 * edge finishes it; unless the socket hung up, when no edge
+		 * will come. */
+		if (errno != ENOTCONN || (ev_mask & EPOLLHUP))
 			close_conn(r, c, -errno, true);
-		return; /* still in progress: a later edge finishes it */
+		return;
 	}
 	c->connecting = false;
 	c->readable = c->writable = true; /* optimistic: EAGAIN corrects it */
@@ -646,7 +650,7 @@ static void start_connect(reactor_t *r, conn_t *c)
 	if (!epoll_add(r, c, STREAM_EVENTS, true))
 		return;
 	if (rc == 0)
-		finish_connect(r, c);
+		finish_connect(r, c, 0);
 }
 
 /* Takes one accepted socket. Returns false if the listener closed. */
@@ -755,7 +759,7 @@ static void on_event(reactor_t *r, conn_t *c, uint32_t ev)
 	}
 	if (c->connecting) {
 		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			finish_connect(r, c);
+			finish_connect(r, c, ev);
 		return;
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -812,8 +816,10 @@ static void run_cmd(reactor_t *r, cmd_t *cmd)
 		return;
 	case CMD_CLOSE:
 		free(cmd);
-		/* c->closing was set by the caller. A connect still in
-		 * progress with nothing to send is simply abandoned. */
+		/* c->closing was set by the caller. Nothing more is read;
+		 * a connect still in progress with nothing to send is simply
+		 * abandoned. */
+		c->read_armed = false;
 		if (c->listener || !c->wq_head)
 			close_conn(r, c, 0, true);
 		else

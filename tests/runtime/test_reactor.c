@@ -55,6 +55,7 @@ struct world {
 	bool echo;          /* write back what they read */
 	bool auto_read;     /* ask for the next read after each DATA */
 	bool verify;        /* check incoming bytes against pattern() */
+	size_t read_size;   /* max per read; 0 = HANDLER_READ */
 	ig_tcp_t listener;
 	uint16_t port;
 	handler_arg_t args[MAX_HANDLERS]; /* spawn args: live as long as w */
@@ -163,6 +164,14 @@ static int handler_init(ig_ctx_t *ctx, void *state, void *arg)
 	return 0;
 }
 
+static size_t read_size(world_t *w)
+{
+	pthread_mutex_lock(&w->mu);
+	size_t n = w->read_size ? w->read_size : HANDLER_READ;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
 static void handler_data(ig_ctx_t *ctx, handler_t *h, const ig_msg_t *msg)
 {
 	world_t *w = h->w;
@@ -170,7 +179,7 @@ static void handler_data(ig_ctx_t *ctx, handler_t *h, const ig_msg_t *msg)
 	pthread_mutex_lock(&w->mu);
 	bool echo = w->echo, again = w->auto_read, verify = w->verify;
 	pthread_mutex_unlock(&w->mu);
-	if (msg->size == 0 || msg->size > HANDLER_READ)
+	if (msg->size == 0 || msg->size > read_size(w))
 		note_error(w, "DATA size out of range", IG_ERANGE);
 	if (verify && !matches_pattern(msg->data, msg->size, h->off))
 		note_error(w, "DATA does not match the pattern", IG_ECORRUPT);
@@ -178,7 +187,7 @@ static void handler_data(ig_ctx_t *ctx, handler_t *h, const ig_msg_t *msg)
 	if (echo)
 		check(w, ig_tcp_write(sys, h->conn, msg->data, msg->size), "handler write");
 	if (again)
-		check(w, ig_tcp_read(sys, h->conn, HANDLER_READ), "handler read");
+		check(w, ig_tcp_read(sys, h->conn, read_size(w)), "handler read");
 	pthread_mutex_lock(&w->mu);
 	w->data_msgs++;
 	w->data_bytes += msg->size;
@@ -193,7 +202,7 @@ static int handler_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 	switch (msg->type) {
 	case T_START:
 	case T_MORE:
-		check(w, ig_tcp_read(ig_ctx_system(ctx), h->conn, HANDLER_READ), "handler arm");
+		check(w, ig_tcp_read(ig_ctx_system(ctx), h->conn, read_size(w)), "handler arm");
 		break;
 	case IG_MSG_TCP_DATA:
 		handler_data(ctx, h, msg);
@@ -625,6 +634,84 @@ static void test_many_connections(void **unused)
 	world_free(w);
 }
 
+/* Tiny reads: one message comes back as many DATA, still in order. */
+static void test_small_reads(void **unused)
+{
+	(void)unused;
+	world_t *w = world_new();
+	w->read_size = 7;
+	start_server(w, true, true);
+	int fd = client_connect(w->port);
+	assert_true(fd >= 0);
+	static unsigned char out[20000], in[sizeof out];
+	fill_pattern(out, sizeof out, 12345);
+	assert_true(write_all(fd, out, sizeof out));
+	assert_true(read_all(fd, in, sizeof in));
+	assert_memory_equal(in, out, sizeof out);
+	close(fd);
+	WAIT_UNTIL(w, w->closed == 1);
+	assert_true(LOCKED(w, w->data_msgs) >= sizeof out / 7);
+	assert_no_errors(w);
+	world_free(w);
+}
+
+enum { CHURN_THREADS = 4, CHURN_CONNS = 100 };
+
+typedef struct churn_job {
+	uint16_t port;
+	unsigned id;
+	bool ok;
+	char why[160];
+} churn_job_t;
+
+/* Short connections one after another: connect, one echo, close. */
+static void *churn_main(void *arg)
+{
+	churn_job_t *job = arg;
+	for (unsigned i = 0; i < CHURN_CONNS; i++) {
+		int fd = client_connect(job->port);
+		if (fd < 0) {
+			snprintf(job->why, sizeof job->why, "connect %u: %s", i, strerror(-fd));
+			return NULL;
+		}
+		unsigned char out[64], in[64];
+		size_t len = 1 + (job->id * 31 + i) % sizeof out;
+		fill_pattern(out, len, ((uint64_t)job->id << 32) | i);
+		bool ok = write_all(fd, out, len) && read_all(fd, in, len) &&
+			  memcmp(in, out, len) == 0;
+		close(fd);
+		if (!ok) {
+			snprintf(job->why, sizeof job->why, "echo %u failed", i);
+			return NULL;
+		}
+	}
+	job->ok = true;
+	return NULL;
+}
+
+static void test_connection_churn(void **unused)
+{
+	(void)unused;
+	world_t *w = world_new();
+	start_server(w, true, true);
+	pthread_t th[CHURN_THREADS];
+	churn_job_t jobs[CHURN_THREADS];
+	for (unsigned i = 0; i < CHURN_THREADS; i++) {
+		jobs[i] = (churn_job_t){.port = w->port, .id = i};
+		assert_int_equal(pthread_create(&th[i], NULL, churn_main, &jobs[i]), 0);
+	}
+	for (unsigned i = 0; i < CHURN_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		if (!jobs[i].ok)
+			fail_msg("churn client %u: %s", i, jobs[i].why);
+	}
+	WAIT_UNTIL(w, w->closed == CHURN_THREADS * CHURN_CONNS);
+	assert_int_equal(LOCKED(w, w->accepted), CHURN_THREADS * CHURN_CONNS);
+	assert_int_equal(LOCKED(w, w->last_closed_err), 0);
+	assert_no_errors(w);
+	world_free(w);
+}
+
 /* ---- tests: flow control ---------------------------------------------------------------- */
 
 /* Sends the pattern from *off without blocking until the socket refuses
@@ -779,6 +866,11 @@ static void test_connect_and_echo(void **unused)
 	assert_int_equal(ev.conn, c);
 	assert_int_equal(ev.bytes, 4);
 
+	/* A zero-length write is a marker: it completes in order. */
+	assert_int_equal(ig_tcp_write(w->sys, c, NULL, 0), 0);
+	WAIT_UNTIL(w, REC(w, IG_MSG_TCP_WRITTEN) == 2);
+	assert_int_equal(LOCKED(w, REC_EV(w, IG_MSG_TCP_WRITTEN).bytes), 0);
+
 	assert_int_equal(ig_tcp_close(w->sys, c), 0);
 	assert_int_equal(ig_tcp_close(w->sys, c), IG_ECLOSED);
 	WAIT_UNTIL(w, REC(w, IG_MSG_TCP_CLOSED) == 1 && w->closed == 1);
@@ -879,6 +971,36 @@ static void test_close_flushes(void **unused)
 	world_free(w);
 }
 
+/* Sends a reset (RST) instead of a FIN when closed. */
+static void close_with_reset(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	close(fd);
+}
+
+/* A reset peer: CLOSED(-ECONNRESET), whether a read was armed or not. */
+static void test_peer_reset(void **unused)
+{
+	(void)unused;
+	for (int armed = 0; armed < 2; armed++) {
+		world_t *w = world_new();
+		ig_ref_t rec = spawn(w, &recorder_props);
+		ig_tcp_t c;
+		int peer = connect_to_plain(w, rec, &c);
+		if (armed)
+			assert_int_equal(ig_tcp_read(w->sys, c, 100), 0);
+		close_with_reset(peer);
+		WAIT_UNTIL(w, REC(w, IG_MSG_TCP_CLOSED) == 1);
+		ig_tcp_event_t ev = LOCKED(w, REC_EV(w, IG_MSG_TCP_CLOSED));
+		assert_int_equal(ev.conn, c);
+		assert_int_equal(ev.err, -ECONNRESET);
+		assert_int_equal(ig_tcp_write(w->sys, c, "x", 1), IG_ECLOSED);
+		assert_no_errors(w);
+		world_free(w);
+	}
+}
+
 /* When the owner dies, the next message for it closes the connection. */
 static void test_owner_death_closes(void **unused)
 {
@@ -963,12 +1085,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_round_trip),
 		cmocka_unit_test(test_many_connections),
+		cmocka_unit_test(test_small_reads),
+		cmocka_unit_test(test_connection_churn),
 		cmocka_unit_test(test_flow_control),
 		cmocka_unit_test(test_peer_close),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_connect_and_echo),
 		cmocka_unit_test(test_write_limit),
 		cmocka_unit_test(test_close_flushes),
+		cmocka_unit_test(test_peer_reset),
 		cmocka_unit_test(test_owner_death_closes),
 		cmocka_unit_test(test_listener_close),
 		cmocka_unit_test(test_shutdown_closes),
