@@ -710,7 +710,12 @@ static void handle_user(ig_actor_t *a, ig_ctx_t *ctx, ig__msg_t *m)
 	}
 	case IG__ST_STOPPING:
 	case IG__ST_DEAD:
-		ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_ENOACTOR);
+		/* Terminated from the children it is stopping is expected, not
+		 * a lost message. */
+		if (m->env.type == IG_MSG_TERMINATED)
+			ig__msg_free(m);
+		else
+			ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_ENOACTOR);
 		return;
 	default:
 		break;
