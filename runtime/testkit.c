@@ -788,7 +788,7 @@ int ig_probe_expect_terminated(ig_probe_t *p, ig_ref_t ref, ig_duration_t timeou
 		return IG_EINVAL;
 	char what[64];
 	snprintf(what, sizeof what, "Terminated(ref 0x%" PRIx64 ")", ref.h);
-	const ig_msg_t *m;
+	const ig_msg_t *m = NULL;
 	int rc = expect_next(p, timeout, is_terminated_of, &ref, what, &m);
 	if (rc == 0 && reason_out) {
 		ig_terminated_t t;
@@ -851,7 +851,7 @@ int ig_probe_expect_dead_letter(ig_probe_t *p, ig_ref_t recipient, uint32_t type
 	else
 		snprintf(ty, sizeof ty, "type %" PRIu32, type);
 	snprintf(what, sizeof what, "a dead letter of %s to %s", ty, to);
-	tk_entry_t *e;
+	tk_entry_t *e = NULL;
 	int rc = fish(p, is_dead_letter, &w, timeout, what, &e);
 	if (rc == 0 && out)
 		memcpy(out, e->msg.data, sizeof *out);
@@ -881,7 +881,7 @@ int ig_probe_expect_log(ig_probe_t *p, int min_level, const char *substring,
 	char what[160];
 	snprintf(what, sizeof what, "a log line at %s or above containing \"%.80s\"",
 		 level_name(min_level), substring ? substring : "");
-	tk_entry_t *e;
+	tk_entry_t *e = NULL;
 	int rc = fish(p, is_log, &w, timeout, what, &e);
 	if (rc == 0 && out)
 		memcpy(out, e->msg.data, sizeof *out);
