@@ -210,6 +210,7 @@ static int handler_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 	case IG_MSG_TCP_WRITTEN:
 		pthread_mutex_lock(&w->mu);
 		w->written++;
+		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 		break;
 	case IG_MSG_TCP_CLOSED: {
@@ -1078,6 +1079,55 @@ static void test_shutdown_closes(void **unused)
 	world_free(w);
 }
 
+typedef struct hammer {
+	ig_system_t *sys;
+	ig_tcp_t conn;
+	unsigned calls;
+	int unexpected; /* the first code outside the allowed set, or 0 */
+	int last;
+} hammer_t;
+
+/* Writes and reads from a plain thread until the system says it stopped. */
+static void *hammer_main(void *arg)
+{
+	hammer_t *h = arg;
+	for (;;) {
+		int rc = (h->calls & 1) ? ig_tcp_read(h->sys, h->conn, 16)
+					: ig_tcp_write(h->sys, h->conn, "x", 1);
+		h->calls++;
+		h->last = rc;
+		if (rc == IG_ESTOPPED)
+			return NULL;
+		if (rc != 0 && rc != IG_EFULL && rc != IG_ECLOSED && !h->unexpected)
+			h->unexpected = rc;
+	}
+}
+
+/* Calls racing with shutdown finish against the live reactor or get
+ * IG_ESTOPPED; nothing is touched after it is freed (ASan, TSan). */
+static void test_calls_race_shutdown(void **unused)
+{
+	(void)unused;
+	world_t *w = world_new();
+	start_server(w, true, true);
+	int fd = client_connect(w->port);
+	assert_true(fd >= 0);
+	char back[2];
+	assert_true(write_all(fd, "hi", 2));
+	assert_true(read_all(fd, back, 2));
+	hammer_t h = {.sys = w->sys, .conn = LOCKED(w, w->args[0].conn)};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hammer_main, &h), 0);
+	WAIT_UNTIL(w, w->written > 100); /* the hammer is busy */
+	assert_int_equal(ig_system_shutdown(w->sys, IG_SEC(WAIT_SECONDS)), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(h.last, IG_ESTOPPED);
+	assert_int_equal(h.unexpected, 0);
+	assert_true(h.calls > 100);
+	close(fd);
+	world_free(w);
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 int main(void)
@@ -1097,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_owner_death_closes),
 		cmocka_unit_test(test_listener_close),
 		cmocka_unit_test(test_shutdown_closes),
+		cmocka_unit_test(test_calls_race_shutdown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
