@@ -84,6 +84,7 @@ typedef struct conn {
 	bool closed_sent;           /* the owner got IG_MSG_TCP_CLOSED */
 	bool dead;                  /* closed; freed at the end of the iteration */
 	bool accept_retry;          /* listener: on r->retry after EMFILE */
+	bool accept_stalled;        /* listener: warned about it; quiet until it clears */
 	size_t read_max;
 	cmd_t *wq_head, *wq_tail;   /* queued writes, in order */
 	struct conn *next;          /* r->grave or r->retry */
@@ -699,6 +700,7 @@ static void accept_all(reactor_t *r, conn_t *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			l->accept_stalled = false;
 			if (!take_accepted(r, l, fd, &peer))
 				return;
 			continue;
@@ -720,9 +722,12 @@ static void accept_all(reactor_t *r, conn_t *l)
 		case ENOMEM:
 			/* The connection waits in the backlog; no new edge will
 			 * come for it, so try again on a timer. */
+			if (!l->accept_stalled)
+				ig_log(r->sys, NULL, IG_LOG_WARN,
+				       "tcp: accept: %s; retrying every %d ms", strerror(errno),
+				       ACCEPT_RETRY_MS);
+			l->accept_stalled = true;
 			if (!l->accept_retry) {
-				ig_log(r->sys, NULL, IG_LOG_WARN, "tcp: accept: %s; retrying",
-				       strerror(errno));
 				l->accept_retry = true;
 				l->next = r->retry;
 				r->retry = l;

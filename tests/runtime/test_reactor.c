@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +77,7 @@ struct world {
 	uint64_t rec_written_bytes;
 	/* Watcher. */
 	bool terminated;
+	bool accept_warned; /* a log line about a stalled accept */
 	/* Anything a behavior found wrong (asserted on the test thread). */
 	unsigned errors;
 	char error_text[200];
@@ -117,6 +120,19 @@ static struct timespec deadline_in(int seconds)
 		if (!ok_)                                                           \
 			fail_msg("timed out waiting for: %s", #cond);               \
 	} while (0)
+
+/* WAIT_UNTIL(w, *flag) that reports instead of failing the test. */
+static bool wait_flag(world_t *w, const bool *flag)
+{
+	struct timespec dl = deadline_in(WAIT_SECONDS);
+	int rc = 0;
+	pthread_mutex_lock(&w->mu);
+	while (!*flag && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+	bool ok = *flag;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
 
 /* Reads a field of w under its lock. */
 #define LOCKED(w, expr)                                                             \
@@ -332,7 +348,8 @@ static const ig_props_t recorder_props = {
 	.init = world_ptr_init,
 };
 
-/* Watches the ref it is sent; notes the Terminated. */
+/* Watches the ref it is sent and notes the Terminated; notes log lines
+ * about accept when subscribed to IG_MSG_LOG. */
 static int watcher_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 {
 	world_t *w = *(world_t **)state;
@@ -341,6 +358,13 @@ static int watcher_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 	} else if (msg->type == IG_MSG_TERMINATED) {
 		pthread_mutex_lock(&w->mu);
 		w->terminated = true;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	} else if (msg->type == IG_MSG_LOG && msg->size == sizeof(ig_log_event_t)) {
+		const ig_log_event_t *ev = msg->data;
+		pthread_mutex_lock(&w->mu);
+		if (strstr(ev->text, "accept"))
+			w->accept_warned = true;
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 	}
@@ -1079,6 +1103,71 @@ static void test_shutdown_closes(void **unused)
 	world_free(w);
 }
 
+/* The highest open file descriptor of this process. */
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int hi = -1;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.' && atoi(e->d_name) > hi)
+			hi = atoi(e->d_name);
+	closedir(d);
+	return hi;
+}
+
+/* Out of file descriptors, the listener waits (the connection stays in the
+ * backlog) and accepts it once one is free again. */
+static void test_accept_waits_for_descriptors(void **unused)
+{
+	(void)unused;
+	world_t *w = world_new();
+	start_server(w, true, true);
+	ig_ref_t watcher = spawn(w, &watcher_props);
+	assert_int_equal(ig_subscribe(w->sys, watcher, IG_MSG_LOG), 0);
+
+	/* Fill every hole below the highest descriptor, then allow exactly
+	 * three more: client A, its accepted side, and client B. */
+	int dummies[1024], ndummies = 0, hi = highest_fd();
+	for (;;) {
+		assert_true(ndummies < 1024);
+		int d = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(d >= 0);
+		dummies[ndummies++] = d;
+		if (d > hi)
+			break;
+	}
+	struct rlimit old, tight;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	tight = old;
+	tight.rlim_cur = (rlim_t)dummies[ndummies - 1] + 1 + 3;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+
+	/* No assert until the limit is restored: a failure would leave the
+	 * process without descriptors. */
+	int a = client_connect(w->port);
+	char back;
+	bool a_ok = a >= 0 && write_all(a, "a", 1) && read_all(a, &back, 1) && back == 'a';
+	int b = a_ok ? client_connect(w->port) : -1; /* takes the last descriptor */
+	bool b_ok = b >= 0 && write_all(b, "b", 1);
+	bool warned = b_ok && wait_flag(w, &w->accept_warned); /* accept4: EMFILE */
+	if (a >= 0)
+		close(a); /* its handler closes the accepted side: one is free */
+	b_ok = b_ok && read_all(b, &back, 1) && back == 'b';
+	if (b >= 0)
+		close(b);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < ndummies; i++)
+		close(dummies[i]);
+	assert_true(a_ok);
+	assert_true(warned);
+	assert_true(b_ok);
+	WAIT_UNTIL(w, w->closed == 2);
+	assert_int_equal(LOCKED(w, w->accepted), 2);
+	assert_no_errors(w);
+	world_free(w);
+}
+
 typedef struct hammer {
 	ig_system_t *sys;
 	ig_tcp_t conn;
@@ -1148,6 +1237,7 @@ int main(void)
 		cmocka_unit_test(test_listener_close),
 		cmocka_unit_test(test_shutdown_closes),
 		cmocka_unit_test(test_calls_race_shutdown),
+		cmocka_unit_test(test_accept_waits_for_descriptors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
