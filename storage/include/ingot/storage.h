@@ -148,7 +148,8 @@ int ig_packed_size(const ig_cell_t *cells, size_t n, size_t *out_len);
  *  buffer, or cap < IG_PACKED_OVERHEAD. */
 int ig_packed_builder_init(ig_packed_builder_t *b, void *buf, size_t cap, unsigned flags);
 
-/** Appends a copy of one cell's bytes (the cell itself is not retained).
+/** Appends a copy of one cell's bytes (the cell itself is not retained;
+ *  its bytes must not lie inside the builder's buffer).
  *  Returns IG_EINVAL if the cell fails ig_cell_check or, in a sorted
  *  builder, if its key is not strictly greater than the previous one;
  *  IG_EFULL if it does not fit in the buffer (or the block would pass
