@@ -211,6 +211,8 @@ enum {
 	T_CMD_SPAWN,     /* payload: spawn_req_t; replies spawn_rep_t */
 	T_SPAWN_REP,
 	T_LOG,           /* the behavior calls ig_log with ctx */
+	T_SHUTDOWN,      /* the behavior calls ig_system_shutdown; records T_ACK */
+	T_STASH_TWICE,   /* stash, then stash again and forward: records T_ACK rcs */
 	T_EVENT = 500,   /* a user event type for the event stream */
 };
 
@@ -347,6 +349,19 @@ static int probe_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 	case T_LOG:
 		ig_log(ig_ctx_system(ctx), ctx, IG_LOG_WARN, "from behavior");
 		return 0;
+	case T_SHUTDOWN:
+		rec_add(r, ctx, msg, T_ACK, ig_system_shutdown(ig_ctx_system(ctx), IG_SEC(1)));
+		return 0;
+	case T_STASH_TWICE: {
+		int rc1 = ig_stash(ctx, msg);
+		int rc2 = ig_stash(ctx, msg);
+		int rc3 = ig_forward(ctx, msg, ig_self(ctx));
+		ig_msg_t m = {.type = T_ACK};
+		rec_add(r, ctx, &m, T_ACK, rc1);
+		rec_add(r, ctx, &m, T_ACK, rc2);
+		rec_add(r, ctx, &m, T_ACK, rc3);
+		return 0;
+	}
 	default:
 		rec_add(r, ctx, msg, msg->type, 0);
 		return 0;
@@ -2519,6 +2534,44 @@ static void test_shutdown_stops_nested_trees_children_first(void **unused)
 	latch_destroy(&stopped);
 }
 
+static void test_shutdown_from_a_behavior_is_refused(void **unused)
+{
+	(void)unused;
+	ig_system_t *sys = mk_system(false);
+	rec_t *r = rec_new();
+	ig_ref_t a = spawn(sys, &probe_props, NULL, r);
+	assert_int_equal(ig_tell(a, T_SHUTDOWN, NULL, 0, IG_NOREF), 0);
+	assert_true(latch_wait(&r->l, 1, WAIT));
+	assert_int_equal(rec_get(r, 0).type, T_ACK);
+	assert_int_equal(rec_get(r, 0).rc, IG_ESTATE);
+	/* the system is still up */
+	tell_int(a, 1);
+	assert_true(latch_wait(&r->l, 2, WAIT));
+	assert_int_equal(ig_system_shutdown(sys, WAIT), 0);
+	ig_system_destroy(sys);
+	rec_free(r);
+}
+
+/* After ig_stash the message is the stash's: stashing or forwarding it
+ * again is refused, and it is delivered once after unstash. */
+static void test_a_stashed_message_cannot_be_stashed_or_forwarded_again(void **unused)
+{
+	(void)unused;
+	ig_system_t *sys = mk_system(true);
+	rec_t *r = rec_new();
+	ig_ref_t a = spawn(sys, &probe_props, NULL, r);
+	int v = 5;
+	assert_int_equal(ig_tell(a, T_STASH_TWICE, &v, sizeof v, IG_NOREF), 0);
+	det_drain(sys);
+	assert_int_equal(latch_count(&r->l), 3);
+	assert_int_equal(rec_get(r, 0).rc, 0);
+	assert_int_equal(rec_get(r, 1).rc, IG_EINVAL);
+	assert_int_equal(rec_get(r, 2).rc, IG_EINVAL);
+	ig_system_destroy(sys);
+	assert_int_equal(latch_count(&r->l), 3); /* the stashed copy died with the actor */
+	rec_free(r);
+}
+
 /* ============================ stale refs ================================= */
 
 static void test_tell_to_a_stopped_actor_is_enoactor(void **unused)
@@ -2846,6 +2899,8 @@ int main(void)
 		cmocka_unit_test(test_shutdown_runs_post_stop_for_1000_actors),
 		cmocka_unit_test(test_shutdown_deterministic_runs_post_stop_for_1000_actors),
 		cmocka_unit_test(test_shutdown_stops_nested_trees_children_first),
+		cmocka_unit_test(test_shutdown_from_a_behavior_is_refused),
+		cmocka_unit_test(test_a_stashed_message_cannot_be_stashed_or_forwarded_again),
 		cmocka_unit_test(test_tell_to_a_stopped_actor_is_enoactor),
 		cmocka_unit_test(test_stale_ref_stays_dead_after_its_slot_is_reused),
 		cmocka_unit_test(test_refs_of_a_destroyed_system_are_dead),
