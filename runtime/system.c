@@ -260,6 +260,9 @@ int ig_system_shutdown(ig_system_t *sys, ig_duration_t timeout)
 		ig__rcu_barrier();
 		struct wait_dead all = {.sys = sys, .actors_at_most = 0};
 		rc = wait_for(sys, &all, deadline);
+		/* The last reclaim callback may still be waking a worker after
+		 * the count reached zero; let it return before dispatchers go. */
+		ig__rcu_barrier();
 	}
 	if (sys->reactor_stop)
 		sys->reactor_stop(sys);
