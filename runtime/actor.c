@@ -66,12 +66,19 @@ static ig__node_t *list_pop(ig__node_t **head, ig__node_t **tail)
 
 /* ---- sending ------------------------------------------------------------------ */
 
+/* Runtime messages and Terminated get through a full bounded mailbox
+ * (Akka delivers Terminated whatever the mailbox). */
+static bool never_dropped(const ig__msg_t *m)
+{
+	return (m->flags & IG__MF_SYSTEM) || m->env.type == IG_MSG_TERMINATED;
+}
+
 int ig__deliver(ig_actor_t *a, ig__msg_t *m)
 {
 	uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
 	if (f & IG__AF_COUNTED) {
 		int32_t n = atomic_fetch_add_explicit(&a->mq_count, 1, memory_order_relaxed) + 1;
-		if (a->capacity && (uint32_t)n > a->capacity && !(m->flags & IG__MF_SYSTEM)) {
+		if (a->capacity && (uint32_t)n > a->capacity && !never_dropped(m)) {
 			ig_overflow_t pol = a->props->overflow;
 			if (pol != IG_OVERFLOW_DROP_OLDEST) {
 				atomic_fetch_sub_explicit(&a->mq_count, 1, memory_order_relaxed);
@@ -178,7 +185,8 @@ static ig__msg_t *take_current(ig_ctx_t *ctx, const ig_msg_t *msg, int *err)
 		*err = IG_ENOMEM;
 		return NULL;
 	}
-	ig__msg_free(m); /* releases nothing: the payload moved to d */
+	if (d != m)
+		ig__msg_free(m); /* only the stub block stays: its payload moved to d */
 	ctx->cur = NULL;
 	return d;
 }
@@ -669,24 +677,30 @@ static bool handle_system(ig_actor_t *a, ig__msg_t *m)
 	return false;
 }
 
-static ig__msg_t *next_msg(ig_actor_t *a)
+static ig__msg_t *pop_mailbox(ig_actor_t *a)
 {
-	ig__actor_ext_t *ext = ext_of(a);
-	if (ext && ext->front && a->status != IG__ST_SUSPENDED)
-		return (ig__msg_t *)list_pop(&ext->front, &ext->front_tail);
 	ig__node_t *retired = NULL;
 	ig__msg_t *m = (ig__msg_t *)ig__mb_pop(&a->mq, &retired);
 	if (retired)
 		ig__msg_retire((ig__msg_t *)retired);
 	if (m)
 		m->flags |= IG__MF_INQ;
-	if (m && (atomic_load_explicit(&a->flags, memory_order_relaxed) & IG__AF_COUNTED)) {
+	return m;
+}
+
+static ig__msg_t *next_msg(ig_actor_t *a)
+{
+	ig__actor_ext_t *ext = ext_of(a);
+	if (ext && ext->front && a->status != IG__ST_SUSPENDED)
+		return (ig__msg_t *)list_pop(&ext->front, &ext->front_tail);
+	ig__msg_t *m;
+	while ((m = pop_mailbox(a)) &&
+	       (atomic_load_explicit(&a->flags, memory_order_relaxed) & IG__AF_COUNTED)) {
 		int32_t n = atomic_fetch_sub_explicit(&a->mq_count, 1, memory_order_relaxed);
-		if (a->capacity && (uint32_t)n > a->capacity && !(m->flags & IG__MF_SYSTEM)) {
-			/* drop-oldest: the mailbox ran over while we were busy */
-			ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_EFULL);
-			return next_msg(a);
-		}
+		if (!a->capacity || (uint32_t)n <= a->capacity || never_dropped(m))
+			break;
+		/* drop-oldest: the mailbox ran over while we were busy */
+		ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_EFULL);
 	}
 	return m;
 }
@@ -749,7 +763,8 @@ bool ig__actor_turn(ig_actor_t *a, unsigned throughput)
 	if (a->status == IG__ST_NEW)
 		start(a, &ctx);
 	for (unsigned n = 0; n < throughput; n++) {
-		if ((atomic_load_explicit(&a->flags, memory_order_relaxed) & IG__AF_STOP_REQ) &&
+		/* Acquire: post_stop must see what the stopper wrote before ig_stop. */
+		if ((atomic_load_explicit(&a->flags, memory_order_acquire) & IG__AF_STOP_REQ) &&
 		    a->status < IG__ST_STOPPING)
 			ig__actor_begin_stop(a, 0);
 		ig__msg_t *m = next_msg(a);

@@ -81,6 +81,8 @@ static int asker_init(ig_ctx_t *ctx, void *state, void *arg)
 {
 	asker_t *s = state;
 	s->f = arg;
+	if (s->f->timeout == IG_FOREVER)
+		return 0;
 	int rc = ig__timer_start(ctx, s->f->timeout, false, ASK_TIMEOUT, NULL, 0, NULL);
 	if (rc)
 		future_unref(s->f); /* fini does not run after a failed init */

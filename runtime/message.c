@@ -87,6 +87,8 @@ ig__node_t *ig__mb_pop(ig__mailbox_t *q, ig__node_t **retired)
 		return NULL;
 	q->tail = next;
 	*retired = tail == &q->stub ? NULL : tail;
+	/* the message after this one was written on the sender's core */
+	__builtin_prefetch(atomic_load_explicit(&next->next, memory_order_relaxed));
 	return next;
 }
 
@@ -107,22 +109,91 @@ ig__node_t *ig__mb_stub_block(ig__mailbox_t *q)
 
 /* ---- message blocks ---------------------------------------------------------- */
 
-#define CACHE_MAX 4096
+#define CACHE_MAX 4096 /* blocks a thread keeps for itself */
+#define BATCH 256       /* blocks handed between threads at once */
+
+/* A thread that frees more than it allocates (a consumer) passes full
+ * batches to a shared pool, where a thread that allocates more than it
+ * frees (a producer) picks them up: blocks flow back to the producer
+ * without a cross-thread free() in malloc. A batch is a chain of blocks;
+ * its first block's aux links it to the next batch. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static ig__msg_t *pool;
+static size_t pool_batches;
+#define POOL_MAX 1024 /* batches; beyond, blocks go back to malloc */
 
 static IG_TLS struct {
 	ig__msg_t *free;
 	unsigned n;
+	ig__msg_t *spill; /* a batch being filled for the pool */
+	unsigned nspill;
 } cache;
+
+static void chain_free(ig__msg_t *m)
+{
+	while (m) {
+		ig__msg_t *next = (ig__msg_t *)atomic_load_explicit(&m->node.next,
+								   memory_order_relaxed);
+		free(m);
+		m = next;
+	}
+}
+
+static bool pool_take(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	ig__msg_t *b = pool;
+	if (b) {
+		pool = (ig__msg_t *)(uintptr_t)b->aux;
+		pool_batches--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (!b)
+		return false;
+	cache.free = b;
+	cache.n = BATCH;
+	return true;
+}
+
+static void pool_give(ig__msg_t *batch)
+{
+	pthread_mutex_lock(&pool_lock);
+	bool kept = pool_batches < POOL_MAX;
+	if (kept) {
+		batch->aux = (uint64_t)(uintptr_t)pool;
+		pool = batch;
+		pool_batches++;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (!kept)
+		chain_free(batch);
+}
+
+static void spill(ig__msg_t *m)
+{
+	atomic_store_explicit(&m->node.next, (ig__node_t *)cache.spill, memory_order_relaxed);
+	cache.spill = m;
+	if (++cache.nspill == BATCH) {
+		pool_give(cache.spill);
+		cache.spill = NULL;
+		cache.nspill = 0;
+	}
+}
 
 ig__msg_t *ig__msg_alloc(size_t size)
 {
 	ig__msg_t *m;
 	if (size <= IG_MSG_INLINE_MAX) {
 		m = cache.free;
+		if (!m && pool_take())
+			m = cache.free;
 		if (m) {
 			cache.free = (ig__msg_t *)atomic_load_explicit(&m->node.next,
 								       memory_order_relaxed);
 			cache.n--;
+			/* blocks often come back from another core: fetch the
+			 * next one while this one is filled */
+			__builtin_prefetch(cache.free, 1);
 		} else {
 			m = malloc(IG__MSG_BLOCK);
 			if (!m)
@@ -149,7 +220,11 @@ void ig__msg_free(ig__msg_t *m)
 	}
 	if (m->flags & IG__MF_INQ)
 		return;
-	if ((m->flags & IG__MF_POOLED) && cache.n < CACHE_MAX && ig__thread_init()) {
+	if ((m->flags & IG__MF_POOLED) && ig__thread_init()) {
+		if (cache.n >= CACHE_MAX) {
+			spill(m);
+			return;
+		}
 		atomic_store_explicit(&m->node.next, (ig__node_t *)cache.free,
 				      memory_order_relaxed);
 		cache.free = m;
@@ -186,13 +261,10 @@ ig__msg_t *ig__msg_detach(ig__msg_t *m)
 
 void ig__msg_cache_flush(void)
 {
-	while (cache.free) {
-		ig__msg_t *m = cache.free;
-		cache.free = (ig__msg_t *)atomic_load_explicit(&m->node.next,
-							       memory_order_relaxed);
-		free(m);
-	}
-	cache.n = 0;
+	chain_free(cache.free);
+	chain_free(cache.spill);
+	cache.free = cache.spill = NULL;
+	cache.n = cache.nspill = 0;
 }
 
 ig__msg_t *ig__msg_copy(uint32_t type, const void *data, size_t size, ig_ref_t from)

@@ -105,7 +105,9 @@ typedef struct ig__msg {
 	uint64_t aux;          /* system messages' argument */
 	uint32_t flags;
 	uint32_t pad;
-	unsigned char inl[];   /* inline payload (IG_MSG_INLINE_MAX in pooled blocks) */
+	/* inline payload (IG_MSG_INLINE_MAX in pooled blocks); 16-aligned as
+	 * the public header promises, since blocks come from malloc */
+	_Alignas(16) unsigned char inl[];
 } ig__msg_t;
 
 #define IG__MSG_BLOCK (sizeof(ig__msg_t) + IG_MSG_INLINE_MAX)

@@ -42,14 +42,21 @@ uint64_t ig_system_actor_count(const ig_system_t *sys)
 static pthread_mutex_t systems_lock = PTHREAD_MUTEX_INITIALIZER;
 static ig_system_t *systems[256]; /* id 0 is never used */
 
+static unsigned last_id;
+
+/* Ids go round-robin so a new system does not at once inherit the refs
+ * (and so the dead letters) of one just destroyed; an id comes back only
+ * after 255 newer systems. */
 static int system_register(ig_system_t *sys)
 {
 	int rc = IG_ENOMEM;
 	pthread_mutex_lock(&systems_lock);
-	for (unsigned i = 1; i < 256; i++) {
-		if (!systems[i]) {
+	for (unsigned k = 1; k < 256; k++) {
+		unsigned i = (last_id + k) % 256;
+		if (i && !systems[i]) {
 			systems[i] = sys;
 			sys->id = (uint8_t)i;
+			last_id = i;
 			rc = 0;
 			break;
 		}

@@ -278,6 +278,13 @@ void ig__wheel_destroy(ig__wheel_t *w)
 
 /* ---- actor timers -------------------------------------------------------------- */
 
+/* Saturates: IG_FOREVER (or any far delay) means "never", not overflow. */
+static int64_t deadline_after(const ig_system_t *sys, ig_duration_t delay)
+{
+	int64_t now = ig_system_now(sys);
+	return delay > INT64_MAX - now ? INT64_MAX : now + delay;
+}
+
 int ig_timer_start(ig_ctx_t *ctx, ig_duration_t delay, bool periodic, uint32_t type,
 		   const void *data, size_t size, ig_timer_t *out)
 {
@@ -302,7 +309,7 @@ int ig__timer_start(ig_ctx_t *ctx, ig_duration_t delay, bool periodic, uint32_t 
 	}
 	t->id = atomic_fetch_add(&sys->next_timer_id, 1) + 1;
 	t->sys = sys;
-	t->deadline = ig_system_now(sys) + delay;
+	t->deadline = deadline_after(sys, delay);
 	t->period = periodic ? delay : 0;
 	t->target = ig__ref_of(a);
 	t->type = type;
@@ -385,7 +392,7 @@ int ig__timer_callback(ig_system_t *sys, ig_duration_t delay, void (*cb)(void *)
 		return IG_ENOMEM;
 	t->id = atomic_fetch_add(&sys->next_timer_id, 1) + 1;
 	t->sys = sys;
-	t->deadline = ig_system_now(sys) + (delay < 0 ? 0 : delay);
+	t->deadline = deadline_after(sys, delay < 0 ? 0 : delay);
 	t->cb = cb;
 	t->cb_arg = arg;
 	atomic_init(&t->refs, 2); /* the caller's handle and the wheel */

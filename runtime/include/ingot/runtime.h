@@ -63,7 +63,9 @@ typedef struct ig_msg {
 	const void *data; /* the payload; NULL when size is 0 */
 } ig_msg_t;
 
-/** Payloads up to this many bytes travel inside the message block itself. */
+/** Payloads up to this many bytes travel inside the message block itself.
+ *  A copied payload (ig_tell) is aligned to 16 bytes, so msg->data may be
+ *  cast to any type the sender copied in. */
 #define IG_MSG_INLINE_MAX 64
 
 /* Types at or above IG_MSG_SYSTEM_BASE are the runtime's own. (Macros,
@@ -263,7 +265,8 @@ int ig_stop(ig_ref_t ref);
 /* ---- asking ------------------------------------------------------------ */
 
 /** Sends a message whose sender is a temporary actor, and returns a future
- *  for the first reply. After timeout the future fails with IG_ETIMEDOUT.
+ *  for the first reply. After timeout the future fails with IG_ETIMEDOUT
+ *  (IG_FOREVER: no deadline).
  *  Ownership: free the future with ig_future_free() (after which a late
  *  reply becomes a dead letter). Errors: as ig_tell, IG_ENOMEM. */
 int ig_ask(ig_system_t *sys, ig_ref_t to, uint32_t type, const void *data, size_t size,
