@@ -27,7 +27,8 @@ enum ig_error {
 	IG_ERANGE = IG_E_BASE - 13,    /* a value does not fit its field */
 	IG_ESTATE = IG_E_BASE - 14,    /* the call is not valid in this state */
 	IG_ECLOSED = IG_E_BASE - 15,   /* the peer or connection is closed */
-	IG_E_LAST = IG_E_BASE - 16
+	IG_ECONFLICT = IG_E_BASE - 16, /* a row changed after the caller's commitMaxTxn */
+	IG_E_LAST = IG_E_BASE - 17
 };
 
 /** Names an error code: an IG_E... code, a -errno value, or 0.
@@ -52,6 +53,7 @@ static inline const char *ig_strerror(int err)
 	case IG_ERANGE: return "value out of range";
 	case IG_ESTATE: return "invalid state for this call";
 	case IG_ECLOSED: return "closed";
+	case IG_ECONFLICT: return "conflict: row changed after the given txn";
 	default: break;
 	}
 	if (err < 0 && err > IG_E_BASE)
