@@ -220,7 +220,7 @@ static int df_validate(ig__diskfrag_t *df, char *why, size_t why_len)
 	const char *n = df->name;
 	uint8_t *scratch = NULL;
 	size_t cap = 0;
-	const uint8_t *f;
+	const uint8_t *f = NULL;
 	int rc;
 
 	if (df->size < IG__DF_FOOTER)
@@ -290,7 +290,7 @@ static int df_validate(ig__diskfrag_t *df, char *why, size_t why_len)
 			   (unsigned long long)df->info.cells, (unsigned long long)index_size);
 
 	/* The index: its size is bounded by the file's, checked above. */
-	const uint8_t *ib;
+	const uint8_t *ib = NULL;
 	df->index = malloc(index_size ? (size_t)index_size : 1);
 	df->blocks = calloc(df->nblocks ? df->nblocks : 1, sizeof *df->blocks);
 	if (df->index == NULL || df->blocks == NULL)
@@ -309,7 +309,7 @@ static int df_validate(ig__diskfrag_t *df, char *why, size_t why_len)
 		return rc;
 
 	/* The bloom filter. */
-	const uint8_t *bl;
+	const uint8_t *bl = NULL;
 	df->bloom_bytes = malloc((size_t)bloom_size ? (size_t)bloom_size : 1);
 	if (df->bloom_bytes == NULL)
 		return say(why, why_len, n, IG_ENOMEM, "out of memory");
@@ -447,7 +447,7 @@ static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 {
 	const ig__diskfrag_t *df = it->df;
 	const struct block_ref *b = &df->blocks[i];
-	const uint8_t *frame;
+	const uint8_t *frame = NULL;
 	int rc;
 
 	it->loaded = false;
