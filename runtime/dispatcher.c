@@ -21,6 +21,7 @@
 #define INJECTION_EVERY 61    /* turns between injection-queue checks */
 #define STALE_PARK_NS 2000000 /* timed park while others are busy */
 #define QUIESCENT_EVERY 256   /* turns between RCU quiescent points */
+#define STALE_CHECK_NS 1000000 /* a runnext is stuck after 1 ms without progress */
 
 static IG_TLS ig__worker_t *cur_worker;
 
@@ -108,17 +109,30 @@ static ig_actor_t *inj_take(ig_dispatcher_t *d)
 
 /* ---- waking ------------------------------------------------------------------ */
 
-static void wake_one(ig_dispatcher_t *d)
+/* A worker's parked word: 0 running, PARK_TIMED while others run (it wakes
+ * now and then to rescue a runnext stuck behind a long behavior),
+ * PARK_DEEP when every worker was idle. A waker swaps it to 0. */
+enum { PARK_TIMED = 1, PARK_DEEP = 2, PARK_WATCH = 3 /* woken to watch, not for work */ };
+
+/* Wakes one worker parked in mode `mode` (any mode if 0), leaving `to` in
+ * its parked word so it knows why. */
+static bool wake_parked(ig_dispatcher_t *d, uint32_t mode, uint32_t to)
 {
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		ig__worker_t *w = &d->workers[i];
-		uint32_t one = 1;
-		if (atomic_load_explicit(&w->parked, memory_order_relaxed) == 1 &&
-		    atomic_compare_exchange_strong(&w->parked, &one, 0)) {
+		uint32_t v = atomic_load_explicit(&w->parked, memory_order_relaxed);
+		if (v && v != PARK_WATCH && (!mode || v == mode) &&
+		    atomic_compare_exchange_strong(&w->parked, &v, to)) {
 			futex_wake(&w->parked, 1);
-			return;
+			return true;
 		}
 	}
+	return false;
+}
+
+static void wake_one(ig_dispatcher_t *d)
+{
+	wake_parked(d, 0, 0);
 }
 
 /* After making work stealable: wake a parked worker unless one is already
@@ -168,11 +182,15 @@ static ig_actor_t *take_runnext(ig__worker_t *w)
 	return NULL;
 }
 
+static ig_actor_t *steal(ig__worker_t *w, bool stale);
+
 static ig_actor_t *local_work(ig__worker_t *w)
 {
 	ig_dispatcher_t *d = w->disp;
 	ig_actor_t *a;
-	if (++w->tick % INJECTION_EVERY == 0 && (a = inj_take(d)))
+	/* Now and then a busy worker looks outward too: the injection queue,
+	 * and (at most once per STALE_CHECK_NS) other workers' stuck runnext. */
+	if (++w->tick % INJECTION_EVERY == 0 && ((a = inj_take(d)) || (a = steal(w, true))))
 		return a;
 	if (w->streak < RUNNEXT_STREAK_MAX) {
 		a = take_runnext(w);
@@ -190,21 +208,29 @@ static ig_actor_t *local_work(ig__worker_t *w)
 }
 
 /* Steals from another worker's ring; with stale set, also takes the
- * runnext of a worker that made no progress since the last look (it is
- * stuck in a long behavior). */
+ * runnext of a worker that made no progress (no turn ended) for at least
+ * STALE_CHECK_NS: it is stuck in a long behavior. */
 static ig_actor_t *steal(ig__worker_t *w, bool stale)
 {
 	ig_dispatcher_t *d = w->disp;
 	unsigned n = d->nworkers;
 	unsigned start = (unsigned)(w->index + 1);
+	if (stale) {
+		int64_t now = ig__mono_ns();
+		stale = now - w->stale_check >= STALE_CHECK_NS;
+		if (stale)
+			w->stale_check = now;
+	}
 	for (unsigned k = 0; k + 1 < n; k++) {
 		unsigned i = (start + k) % n;
 		ig__worker_t *v = &d->workers[i];
 		ig_actor_t *a = ring_take(v);
 		if (a)
 			return a;
+		if (!stale)
+			continue;
 		uint64_t turns = atomic_load_explicit(&v->turns, memory_order_relaxed);
-		if (stale && w->seen_turns[i] == turns &&
+		if (w->seen_turns[i] == turns &&
 		    atomic_load_explicit(&v->runnext, memory_order_relaxed)) {
 			a = atomic_exchange_explicit(&v->runnext, NULL, memory_order_acq_rel);
 			if (a)
@@ -266,16 +292,19 @@ static void park(ig__worker_t *w)
 {
 	ig_dispatcher_t *d = w->disp;
 	ig__rcu_worker_leave(); /* a parked worker must not hold up grace periods */
-	atomic_store(&w->parked, 1);
-	int parked = atomic_fetch_add(&d->nparked, 1) + 1;
-	if (!work_visible(d) && !atomic_load(&d->stopping)) {
-		/* While others run, wake now and then to rescue a runnext stuck
-		 * behind a long behavior; when all are idle, sleep for good. */
-		int64_t timeout = parked < (int)d->nworkers ? STALE_PARK_NS : -1;
-		futex_wait(&w->parked, 1, timeout);
-	}
-	atomic_store(&w->parked, 0);
+	/* Deep sleep only when everyone else is parked too; a race that picks
+	 * "timed" by mistake costs one extra wake-up, then it re-parks deep. */
+	uint32_t mode = atomic_load(&d->nparked) + 1 < (int)d->nworkers ? PARK_TIMED : PARK_DEEP;
+	atomic_store(&w->parked, mode);
+	atomic_fetch_add(&d->nparked, 1);
+	if (!work_visible(d) && !atomic_load(&d->stopping))
+		futex_wait(&w->parked, mode, mode == PARK_TIMED ? STALE_PARK_NS : -1);
+	/* Zero means a waker took us for new work; then we run while the
+	 * others may sleep deep, so one of them must watch us in timed mode. */
+	bool woken = atomic_exchange(&w->parked, 0) == 0;
 	atomic_fetch_sub(&d->nparked, 1);
+	if (woken && d->nworkers > 1)
+		wake_parked(d, PARK_DEEP, PARK_WATCH);
 	ig__rcu_worker_enter();
 }
 

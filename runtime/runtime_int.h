@@ -296,6 +296,7 @@ struct ig__worker {
 	unsigned streak;              /* runnext turns in a row (fairness) */
 	unsigned tick;                /* turns, for the injection-queue check */
 	uint64_t *seen_turns;         /* per victim, for stale-runnext stealing */
+	int64_t stale_check;          /* when seen_turns was last taken */
 };
 
 struct ig_dispatcher {

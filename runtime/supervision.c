@@ -74,14 +74,26 @@ void ig__child_failed(ig_actor_t *parent, ig_actor_t *child, int err)
 		direct(c, d, err);
 }
 
+static bool restart_pending(ig_actor_t *a)
+{
+	ig__actor_ext_t *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
+	return ext && ext->restart_pending;
+}
+
 void ig__apply_directive(ig_actor_t *a, ig_directive_t d, int err)
 {
 	if (a->status >= IG__ST_STOPPING)
 		return;
 	switch (d) {
 	case IG_RESUME:
-		if (a->status == IG__ST_SUSPENDED)
+		if (a->status == IG__ST_SUSPENDED && !restart_pending(a)) {
 			a->status = IG__ST_RUNNING;
+			/* A child whose failure this actor escalated waits for us:
+			 * resuming us resumes it (Akka does the same). Children
+			 * that are running ignore the directive. */
+			for (ig_actor_t *c = a->child_first; c; c = c->sib_next)
+				direct(c, IG_RESUME, err);
+		}
 		break;
 	case IG_RESTART:
 		ig__actor_restart(a, err);

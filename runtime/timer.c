@@ -27,9 +27,14 @@ struct ig__wheel {
 	ig__timer_t *slots[SLOTS];
 };
 
+static size_t slot_of(int64_t tick)
+{
+	return (size_t)(((tick % SLOTS) + SLOTS) % SLOTS);
+}
+
 static size_t bucket_of(int64_t deadline)
 {
-	return (size_t)((deadline / TICK_NS) % SLOTS);
+	return slot_of(deadline / TICK_NS);
 }
 
 void ig__timer_unref(ig__timer_t *t)
@@ -56,7 +61,7 @@ int ig__wheel_create(ig_system_t *sys, ig__wheel_t **out)
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	w->sleep_until = INT64_MAX;
-	w->done_tick = ig_system_now(sys) / TICK_NS;
+	w->done_tick = ig_system_now(sys) / TICK_NS - 1;
 	*out = w;
 	return 0;
 }
@@ -113,7 +118,7 @@ static int64_t next_deadline_locked(ig__wheel_t *w)
 	int64_t horizon = (w->done_tick + 1 + SLOTS) * TICK_NS;
 	for (int64_t tick = w->done_tick + 1; tick <= w->done_tick + SLOTS; tick++) {
 		int64_t best = INT64_MAX;
-		for (ig__timer_t *t = w->slots[tick % SLOTS]; t; t = t->next)
+		for (ig__timer_t *t = w->slots[slot_of(tick)]; t; t = t->next)
 			if (t->deadline < horizon && t->deadline < best)
 				best = t->deadline;
 		if (best != INT64_MAX)
@@ -135,17 +140,41 @@ int64_t ig__wheel_next_deadline(ig__wheel_t *w)
 	return d;
 }
 
+/* Sorts a list of due timers by deadline (stable merge sort): timers that
+ * fall due in one pass fire in deadline order. */
+static ig__timer_t *sort_due(ig__timer_t *list)
+{
+	if (!list || !list->next)
+		return list;
+	ig__timer_t *slow = list, *fast = list->next;
+	while (fast && fast->next) {
+		slow = slow->next;
+		fast = fast->next->next;
+	}
+	ig__timer_t *b = sort_due(slow->next);
+	slow->next = NULL;
+	ig__timer_t *a = sort_due(list), *out = NULL, **tail = &out;
+	while (a && b) {
+		ig__timer_t **min = b->deadline < a->deadline ? &b : &a;
+		*tail = *min;
+		tail = &(*min)->next;
+		*min = (*min)->next;
+	}
+	*tail = a ? a : b;
+	return out;
+}
+
 /* Takes every timer due at now out of the wheel (the wheel's reference
- * moves to the returned list). Caller holds mu. */
+ * moves to the returned list, in deadline order). Caller holds mu. */
 static ig__timer_t *take_due_locked(ig__wheel_t *w, int64_t now)
 {
 	ig__timer_t *due = NULL;
 	int64_t tick = now / TICK_NS;
 	int64_t from = w->done_tick + 1;
-	if (tick - from >= SLOTS || tick < from)
+	if (tick - from >= SLOTS)
 		from = tick - SLOTS + 1; /* a full revolution covers every bucket */
 	for (int64_t k = from; k <= tick; k++) {
-		for (ig__timer_t **pp = &w->slots[k % SLOTS]; *pp;) {
+		for (ig__timer_t **pp = &w->slots[slot_of(k)]; *pp;) {
 			ig__timer_t *t = *pp;
 			if (t->deadline <= now) {
 				*pp = t->next;
@@ -158,9 +187,11 @@ static ig__timer_t *take_due_locked(ig__wheel_t *w, int64_t now)
 			}
 		}
 	}
-	if (tick > w->done_tick)
-		w->done_tick = tick;
-	return due;
+	/* The current tick's bucket may hold timers later in this same
+	 * millisecond: it is not done until the tick has passed. */
+	if (tick - 1 > w->done_tick)
+		w->done_tick = tick - 1;
+	return sort_due(due);
 }
 
 static void fire(ig__wheel_t *w, ig__timer_t *t, int64_t now)

@@ -330,7 +330,9 @@ typedef uint64_t ig_timer_t;
  *  Behavior only. Errors: IG_ENOMEM, IG_EINVAL (payload > IG_MSG_INLINE_MAX). */
 int ig_timer_start(ig_ctx_t *ctx, ig_duration_t delay, bool periodic, uint32_t type,
 		   const void *data, size_t size, ig_timer_t *out);
-/** Cancels; IG_ENOTFOUND if it already fired (once) or was canceled. */
+/** Cancels; IG_ENOTFOUND if a one-shot timer was already delivered or the
+ *  timer was canceled before. A timer that fired but whose message is still
+ *  queued counts as not delivered: 0, and the message is dropped. */
 int ig_timer_cancel(ig_ctx_t *ctx, ig_timer_t timer);
 
 /* ---- names, paths, events, logs ---------------------------------------- */
