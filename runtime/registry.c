@@ -68,6 +68,8 @@ void ig__rcu_read_lock(void)
 /* Every read-side section "releases" here and every reclaim "acquires":
  * the happens-before that a grace period gives, in terms TSan sees. */
 static char tsan_rcu_sync;
+/* And every callback releases here; rcu_barrier() acquires. */
+static char tsan_barrier_sync;
 #define RCU_SECTION_END() IG_TSAN_RELEASE(&tsan_rcu_sync)
 #else
 #define RCU_SECTION_END() ((void)0)
@@ -118,6 +120,9 @@ static void reclaim_cb(struct rcu_head *head)
 	/* No sender can reach a any more; a may still be queued on a
 	 * dispatcher, so it frees itself in its own turn. */
 	IG_ASSERT(ig__send_sys_actor(a, IG__SYS_RECLAIM, 0, NULL) == 0);
+#ifdef IG_TSAN
+	IG_TSAN_RELEASE(&tsan_barrier_sync); /* ordered before rcu_barrier() returns */
+#endif
 }
 
 void ig__rcu_defer_reclaim(ig_actor_t *a)
@@ -128,6 +133,9 @@ void ig__rcu_defer_reclaim(ig_actor_t *a)
 void ig__rcu_barrier(void)
 {
 	urcu_memb_barrier();
+#ifdef IG_TSAN
+	IG_TSAN_ACQUIRE(&tsan_barrier_sync);
+#endif
 }
 
 /* ---- slot table ------------------------------------------------------------- */
