@@ -3,8 +3,10 @@
  * fragment").
  *
  * The input is a whole fragment file. Each is read twice: as given, and
- * with the footer's index checksum and its own checksum rewritten to match,
- * so the fuzzer reaches the index and block checks behind them instead of
+ * resealed: every block frame the index points at gets its CRC32C (and, if
+ * stored raw, its packed block's CRC32C) rewritten, then the index checksum
+ * and the footer's own, so the fuzzer reaches the checks behind them
+ * (codecs, zstd, packed entries, keys against the index) instead of
  * spending itself on forging CRCs. A refusal at open must be IG_ECORRUPT;
  * an opened fragment is iterated to the end (cells strictly ascending and
  * valid, or a clean error that sticks), then sought at a few keys taken
@@ -35,6 +37,11 @@ static void put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static uint64_t get64(const uint8_t *p)
@@ -127,8 +134,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(b, data, size);
 		uint8_t *f = b + size - IG__DF_FOOTER;
 		uint64_t io = get64(f + IG__DF_F_INDEX_OFF), is = get64(f + IG__DF_F_INDEX_SIZE);
-		if (io <= size && is <= size - io)
+		if (io <= size && is <= size - io) {
+			/* Walk the index entries as far as they are readable. */
+			uint64_t at = 0;
+			while (at <= is && is - at >= IG__DF_IE_FIXED) {
+				const uint8_t *e = b + io + at;
+				uint64_t off = get64(e + IG__DF_IE_OFFSET);
+				uint32_t fs = get32(e + IG__DF_IE_SIZE);
+				if (off < io && fs > IG__DF_BLOCK_TRAILER && fs <= io - off) {
+					uint8_t *fr = b + off;
+					size_t n = fs - IG__DF_BLOCK_TRAILER;
+					if (fr[n + IG__DF_BT_CODEC] == IG__DF_CODEC_RAW && n >= 4)
+						put32(fr + n - 4, ig_crc32c(0, fr, n - 4));
+					put32(fr + n + IG__DF_BT_CRC,
+					      ig_crc32c(0, fr, n + IG__DF_BT_CRC));
+				}
+				at += IG__DF_IE_FIXED + ((uint32_t)e[24] << 8 | e[25]) +
+				      ((uint32_t)e[26] << 8 | e[27]);
+			}
 			put32(f + IG__DF_F_INDEX_CRC, ig_crc32c(0, b + io, (size_t)is));
+		}
 		put32(f + IG__DF_F_CRC, ig_crc32c(0, f, IG__DF_F_CRC));
 		read_fragment(b, size);
 		free(b);
