@@ -16,7 +16,7 @@ struct ig_future {
 	_Atomic int refs;     /* the caller's and the temporary actor's */
 	ig_system_t *sys;
 	ig_ref_t temp;
-	ig_duration_t timeout;
+	int64_t deadline;     /* system clock; INT64_MAX: none */
 	bool done;
 	int err;
 	ig_msg_t reply;
@@ -81,9 +81,11 @@ static int asker_init(ig_ctx_t *ctx, void *state, void *arg)
 {
 	asker_t *s = state;
 	s->f = arg;
-	if (s->f->timeout == IG_FOREVER)
+	if (s->f->deadline == INT64_MAX)
 		return 0;
-	int rc = ig__timer_start(ctx, s->f->timeout, false, ASK_TIMEOUT, NULL, 0, NULL);
+	/* The deadline counts from ig_ask, not from this first turn. */
+	int64_t left = s->f->deadline - ig_system_now(ig_ctx_system(ctx));
+	int rc = ig__timer_start(ctx, left > 0 ? left : 0, false, ASK_TIMEOUT, NULL, 0, NULL);
 	if (rc)
 		future_unref(s->f); /* fini does not run after a failed init */
 	return rc;
@@ -136,7 +138,8 @@ int ig_ask(ig_system_t *sys, ig_ref_t to, uint32_t type, const void *data, size_
 	pthread_cond_init(&f->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	f->sys = sys;
-	f->timeout = timeout;
+	int64_t now = ig_system_now(sys);
+	f->deadline = timeout == IG_FOREVER || now > INT64_MAX - timeout ? INT64_MAX : now + timeout;
 	atomic_init(&f->refs, 2);
 	int rc = ig__spawn(sys, sys->system, &asker_props, NULL, f, IG__AF_TEMP, NULL, &f->temp);
 	if (rc) {
