@@ -30,6 +30,8 @@
 #include <ingot/error.h>
 #include <ingot/runtime.h>
 
+#include "test_util.h"
+
 #define WAIT IG_SEC(10) /* deadline for things that must happen; only a failure waits this long */
 
 /* cmocka's asserts may only run on the test's thread: callbacks on
@@ -44,69 +46,6 @@ static atomic_int cb_errors;
 			atomic_fetch_add(&cb_errors, 1);  \
 		}                                         \
 	} while (0)
-
-/* ---- latch: a count that threads wait on with a deadline ------------------ */
-
-typedef struct latch {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int count;
-} latch_t;
-
-static void latch_init(latch_t *l)
-{
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	l->count = 0;
-}
-
-static void latch_destroy(latch_t *l)
-{
-	pthread_cond_destroy(&l->cv);
-	pthread_mutex_destroy(&l->mu);
-}
-
-static void latch_add(latch_t *l, int n)
-{
-	pthread_mutex_lock(&l->mu);
-	l->count += n;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static int latch_count(latch_t *l)
-{
-	pthread_mutex_lock(&l->mu);
-	int n = l->count;
-	pthread_mutex_unlock(&l->mu);
-	return n;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Waits until the count reaches target; false if the deadline passed. */
-static bool latch_wait(latch_t *l, int target, ig_duration_t timeout)
-{
-	int64_t deadline = mono_ns() + timeout;
-	struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
-	pthread_mutex_lock(&l->mu);
-	int rc = 0;
-	while (l->count < target && rc == 0)
-		rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-	bool ok = l->count >= target;
-	pthread_mutex_unlock(&l->mu);
-	return ok;
-}
-
 
 /* ---- isolation: tests that crash or corrupt the process run in a child -- */
 
@@ -270,8 +209,8 @@ static uint64_t fnv(const void *p, size_t n)
 static void rec_add(rec_t *r, ig_ctx_t *ctx, const ig_msg_t *msg, uint32_t type, int rc)
 {
 	pthread_mutex_lock(&r->l.mu);
-	if (r->l.count < REC_MAX) {
-		item_t *it = &r->items[r->l.count];
+	if (r->l.n < REC_MAX) {
+		item_t *it = &r->items[r->l.n];
 		it->type = type;
 		it->size = msg->size;
 		it->sender = msg->sender;
@@ -281,7 +220,7 @@ static void rec_add(rec_t *r, ig_ctx_t *ctx, const ig_msg_t *msg, uint32_t type,
 		it->hash = msg->size ? fnv(msg->data, msg->size) : 0;
 		if (msg->size)
 			memcpy(it->data, msg->data, msg->size < REC_DATA ? msg->size : REC_DATA);
-		r->l.count++;
+		r->l.n++;
 		pthread_cond_broadcast(&r->l.cv);
 	}
 	pthread_mutex_unlock(&r->l.mu);
@@ -290,7 +229,7 @@ static void rec_add(rec_t *r, ig_ctx_t *ctx, const ig_msg_t *msg, uint32_t type,
 static item_t rec_get(rec_t *r, int i)
 {
 	pthread_mutex_lock(&r->l.mu);
-	assert_true(i < r->l.count);
+	assert_true(i < r->l.n);
 	item_t it = r->items[i];
 	pthread_mutex_unlock(&r->l.mu);
 	return it;

@@ -28,6 +28,8 @@
 
 #include <ingot/runtime.h>
 
+#include "test_util.h"
+
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
 #elif defined(__has_feature)
@@ -63,56 +65,6 @@
 #define NSRC (NSEND + NEXT)
 #define WINDOW 64
 #define WAIT IG_SEC(120)
-
-/* ---- latch: a counter to wait on, with a deadline ---------------------------------- */
-
-typedef struct latch {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	long n;
-} latch_t;
-
-static void latch_init(latch_t *l)
-{
-	pthread_condattr_t ca;
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	l->n = 0;
-}
-
-static void latch_add(latch_t *l, long k)
-{
-	pthread_mutex_lock(&l->mu);
-	l->n += k;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static bool latch_wait(latch_t *l, long target, ig_duration_t timeout)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t dl = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + timeout;
-	ts.tv_sec = dl / 1000000000;
-	ts.tv_nsec = dl % 1000000000;
-	pthread_mutex_lock(&l->mu);
-	while (l->n < target)
-		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
-			break;
-	bool ok = l->n >= target;
-	pthread_mutex_unlock(&l->mu);
-	return ok;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- the world -------------------------------------------------------------------------- */
 
