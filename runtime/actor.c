@@ -90,6 +90,8 @@ int ig__deliver(ig_actor_t *a, ig__msg_t *m)
 	}
 	if (ig__mb_push(&a->mq, &m->node))
 		ig__schedule(a);
+	else
+		ig__sent(a);
 	return 0;
 }
 

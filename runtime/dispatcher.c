@@ -170,6 +170,44 @@ void ig__schedule(ig_actor_t *a)
 		maybe_wake(d);
 }
 
+/* A producer that sends thousands of messages from one behavior to the
+ * actor in its own runnext would otherwise build a backlog of message
+ * blocks far larger than the caches (or see the receiver moved to another
+ * core, where every message crosses cores). Every HELP_BACKLOG such sends,
+ * the sender's thread runs one turn of the receiver, nested in the send:
+ * the receiver is not running anywhere (it sits in our runnext, taken here
+ * with a CAS), so it still runs one turn at a time. One level of nesting
+ * only. */
+#define HELP_BACKLOG 256
+
+void ig__sent(ig_actor_t *a)
+{
+	ig__worker_t *w = cur_worker;
+	if (!w || w->helping || atomic_load_explicit(&w->runnext, memory_order_relaxed) != a ||
+	    ++w->runnext_sends < HELP_BACKLOG)
+		return;
+	w->runnext_sends = 0;
+	ig_actor_t *x = a;
+	if (!atomic_compare_exchange_strong_explicit(&w->runnext, &x, NULL, memory_order_acq_rel,
+						     memory_order_acquire))
+		return;
+	w->helping = true;
+	bool again = ig__actor_turn(a, HELP_BACKLOG);
+	w->helping = false;
+	/* Progress: the worker is not stuck, so its runnext stays here. */
+	atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (!again)
+		return;
+	if (!atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
+		atomic_store_explicit(&w->runnext, a, memory_order_release);
+		return;
+	}
+	if (!ring_push(w, a))
+		inj_push(w->disp, a);
+	maybe_wake(w->disp);
+}
+
 /* ---- finding work ------------------------------------------------------------ */
 
 static ig_actor_t *take_runnext(ig__worker_t *w)

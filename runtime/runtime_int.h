@@ -294,6 +294,8 @@ struct ig__worker {
 	_Atomic uint32_t parked;      /* futex word: 1 while parked */
 	_Atomic(ig_actor_t *) ring[IG__RING];
 	unsigned streak;              /* runnext turns in a row (fairness) */
+	unsigned runnext_sends;       /* sends to the actor waiting in runnext */
+	bool helping;                 /* running a nested turn (see ig__sent) */
 	unsigned tick;                /* turns, for the injection-queue check */
 	uint64_t *seen_turns;         /* per victim, for stale-runnext stealing */
 	int64_t stale_check;          /* when seen_turns was last taken */
@@ -322,6 +324,10 @@ int ig__dispatcher_start(ig_dispatcher_t *d);
 void ig__dispatcher_stop(ig_dispatcher_t *d);
 void ig__dispatcher_fini(ig_dispatcher_t *d);
 void ig__schedule(ig_actor_t *a);
+/* After a push to an actor that was already scheduled: a sender that keeps
+ * feeding the actor waiting in its own worker's runnext runs that actor's
+ * turn itself now and then, so the backlog stays small and hot in cache. */
+void ig__sent(ig_actor_t *a);
 /* The worker running on this thread, or NULL. */
 ig__worker_t *ig__current_worker(void);
 /* Deterministic systems: run queued turns on this thread until none are

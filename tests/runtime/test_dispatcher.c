@@ -3,7 +3,8 @@
  * just before blocking, parked in its worker's runnext slot), the
  * throughput setting bounds an actor's turn so a huge backlog cannot
  * starve another actor, a second dispatcher runs its actors on its own
- * named threads, and an idle system uses next to no CPU.
+ * named threads, an idle system uses next to no CPU, and a burst of sends
+ * to the actor waiting in the sender's runnext is drained as it goes.
  *
  * Waits are latches (condition variables with deadlines) and futures.
  * Two places watch time pass on purpose and say so: the idle-CPU
@@ -563,6 +564,73 @@ static void test_idle_system_uses_almost_no_cpu(void **unused)
 	assert_true(used < wall * 15 / 100);
 }
 
+/* ---- a producer feeding the actor in its runnext ------------------------------------ */
+
+/* The producer sends BURST messages to the sink from one behavior call. On
+ * a one-thread system nothing else could run the sink meanwhile; the
+ * sender's worker runs the sink's turns itself every 256 such sends, so the
+ * backlog stays bounded and the order is kept. */
+#define BURST 100000
+
+static _Atomic long sent_so_far;
+
+typedef struct {
+	long received, max_backlog;
+	bool in_order;
+	latch_t done;
+} burst_sink_t;
+
+static burst_sink_t g_burst;
+
+static int burst_sink(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	(void)ctx;
+	(void)state;
+	long seq = *(const long *)msg->data;
+	g_burst.in_order &= seq == g_burst.received;
+	g_burst.received++;
+	long backlog = atomic_load(&sent_so_far) - g_burst.received;
+	if (backlog > g_burst.max_backlog)
+		g_burst.max_backlog = backlog;
+	if (g_burst.received == BURST)
+		latch_add(&g_burst.done, 1);
+	return 0;
+}
+
+static int burst_producer(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
+{
+	(void)state;
+	ig_ref_t sink = *(const ig_ref_t *)msg->data;
+	for (long i = 0; i < BURST; i++) {
+		atomic_store(&sent_so_far, i + 1);
+		if (ig_tell(sink, 1, &i, sizeof i, ig_self(ctx)) != 0)
+			return IG_EFAILED;
+	}
+	return 0;
+}
+
+static const ig_props_t burst_sink_props = {.behavior = burst_sink};
+static const ig_props_t burst_producer_props = {.behavior = burst_producer};
+
+static void test_a_burst_to_the_runnext_actor_keeps_its_backlog_bounded(void **unused)
+{
+	(void)unused;
+	g_burst = (burst_sink_t){.in_order = true};
+	latch_init(&g_burst.done);
+	atomic_store(&sent_so_far, 0);
+	ig_ref_t sink, producer;
+	assert_int_equal(ig_system_spawn(g_sys, &burst_sink_props, NULL, NULL, &sink), 0);
+	assert_int_equal(ig_system_spawn(g_sys, &burst_producer_props, NULL, NULL, &producer), 0);
+	assert_int_equal(ig_tell(producer, 1, &sink, sizeof sink, IG_NOREF), 0);
+	assert_true(latch_wait(&g_burst.done, 1, WAIT));
+	assert_int_equal(g_burst.received, BURST);
+	assert_true(g_burst.in_order);
+	/* 256 sends, then a nested turn of up to 256 messages: never far behind */
+	printf("# largest backlog seen: %ld of %d messages\n", g_burst.max_backlog, BURST);
+	assert_true(g_burst.max_backlog <= 1024);
+	latch_destroy(&g_burst.done);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +651,9 @@ int main(void)
 			test_second_dispatcher_in_a_deterministic_system_runs_on_the_calling_thread,
 			setup_deterministic_throughput_5, teardown),
 		T(test_idle_system_uses_almost_no_cpu),
+		cmocka_unit_test_setup_teardown(
+			test_a_burst_to_the_runnext_actor_keeps_its_backlog_bounded,
+			setup_one_thread_throughput_8, teardown),
 #undef T
 	};
 	return cmocka_run_group_tests_name("dispatcher", tests, NULL, NULL);
