@@ -314,8 +314,14 @@ static ig_actor_t *spin(ig__worker_t *w)
 	while (!atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
 		if ((a = local_work(w)) || (a = steal(w, false)))
 			break;
-		if ((++i & 63) == 0 && ig__mono_ns() > until)
-			break;
+		if ((++i & 63) == 0) {
+			if (ig__mono_ns() > until)
+				break;
+			/* A spinner must not take the core from a thread with
+			 * real work (an external sender, say): if one is
+			 * runnable here, let it run. */
+			sched_yield();
+		}
 		for (int k = 0; k < 16; k++)
 			__builtin_ia32_pause();
 	}
