@@ -221,17 +221,6 @@ int ig_stop(ig_ref_t ref)
 	return rc;
 }
 
-int32_t ig__mailbox_size(ig_ref_t ref)
-{
-	ig__rcu_read_lock();
-	ig_actor_t *a = ig__slot_resolve(ref);
-	int32_t n = -1;
-	if (a && (atomic_load(&a->flags) & IG__AF_COUNTED))
-		n = atomic_load_explicit(&a->mq_count, memory_order_relaxed);
-	ig__rcu_read_unlock();
-	return n;
-}
-
 /* ---- spawning -------------------------------------------------------------------- */
 
 static bool name_ok(const char *name)

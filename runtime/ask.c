@@ -141,7 +141,7 @@ int ig_ask(ig_system_t *sys, ig_ref_t to, uint32_t type, const void *data, size_
 	int64_t now = ig_system_now(sys);
 	f->deadline = timeout == IG_FOREVER || now > INT64_MAX - timeout ? INT64_MAX : now + timeout;
 	atomic_init(&f->refs, 2);
-	int rc = ig__spawn(sys, sys->system, &asker_props, NULL, f, IG__AF_TEMP, NULL, &f->temp);
+	int rc = ig__spawn(sys, sys->system, &asker_props, NULL, f, 0, NULL, &f->temp);
 	if (rc) {
 		atomic_store(&f->refs, 1);
 		future_unref(f);

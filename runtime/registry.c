@@ -262,15 +262,6 @@ ig_actor_t *ig__slot_resolve(ig_ref_t ref)
 	return a;
 }
 
-ig_system_t *ig__ref_system(ig_ref_t ref)
-{
-	ig__rcu_read_lock();
-	ig_actor_t *a = ig__slot_resolve(ref);
-	ig_system_t *sys = a ? a->disp->sys : NULL;
-	ig__rcu_read_unlock();
-	return sys;
-}
-
 /* ---- paths ----------------------------------------------------------------- */
 
 /* Caller holds the RCU read lock or runs in a's (or a descendant's) turn. */

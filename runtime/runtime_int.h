@@ -146,7 +146,6 @@ enum {
 	IG__SYS_CHILD_DONE,    /* to the parent: aux = child actor* (unlink, then reclaim) */
 	IG__SYS_RECLAIM,       /* after the grace period: free the actor */
 	IG__SYS_TIMER,         /* aux = struct ig__timer* (one reference) */
-	IG__SYS_CALL,          /* run ptr as void(*)(ig_ctx_t*, void*) with aux as arg */
 };
 
 /* ---- actors -------------------------------------------------------------- */
@@ -163,7 +162,6 @@ enum {
 	IG__AF_STOP_REQ = 1u << 0, /* ig_stop() was called */
 	IG__AF_COUNTED = 1u << 1,  /* keep mq_count (bounded, or routed by size) */
 	IG__AF_GUARDIAN = 1u << 2,
-	IG__AF_TEMP = 1u << 3,     /* an ask's temporary actor */
 };
 
 typedef struct ig__timer ig__timer_t;
@@ -257,7 +255,6 @@ int ig__spawn(ig_system_t *sys, ig_actor_t *parent, const ig_props_t *props,
 bool ig__actor_turn(ig_actor_t *a, unsigned throughput);
 
 ig__actor_ext_t *ig__actor_ext(ig_actor_t *a);
-int32_t ig__mailbox_size(ig_ref_t ref); /* counted mailboxes; -1 otherwise */
 
 /* Supervision (supervision.c). */
 void ig__child_failed(ig_actor_t *parent, ig_actor_t *child, int err);
@@ -346,9 +343,7 @@ struct ig__timer {
 	_Atomic bool canceled;
 	bool in_wheel;
 	ig_system_t *sys;
-	ig_ref_t target;              /* actor timers */
-	void (*cb)(void *arg);        /* internal timers: run on the timer thread */
-	void *cb_arg;
+	ig_ref_t target;
 	uint32_t type, size;
 	unsigned char data[IG_MSG_INLINE_MAX];
 };
@@ -367,9 +362,6 @@ size_t ig__wheel_fire_due(ig__wheel_t *w, int64_t now);
 /* Earliest pending deadline, or INT64_MAX. */
 int64_t ig__wheel_next_deadline(ig__wheel_t *w);
 void ig__timer_unref(ig__timer_t *t);
-/* An internal one-shot callback timer on the timer thread. */
-int ig__timer_callback(ig_system_t *sys, ig_duration_t delay, void (*cb)(void *), void *arg,
-		       ig__timer_t **out);
 void ig__timer_cancel(ig__timer_t *t);
 /* ig_timer_start without the check on runtime message types. */
 int ig__timer_start(ig_ctx_t *ctx, ig_duration_t delay, bool periodic, uint32_t type,
@@ -424,8 +416,6 @@ int ig__names_find(ig_system_t *sys, const char *path, ig_ref_t *out);
 void ig__names_free(ig_system_t *sys);
 int ig__actor_path(ig_actor_t *a, char *buf, size_t len);
 int64_t ig__mono_ns(void);
-/* Resolves which system a ref belongs to (NULL if dead). */
-ig_system_t *ig__ref_system(ig_ref_t ref);
 /* The live system a ref (dead or alive) was made in, or NULL. */
 ig_system_t *ig__system_by_id(unsigned id);
 /* Deterministic systems: runs turns on this thread, firing virtual timers

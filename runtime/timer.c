@@ -200,11 +200,6 @@ static void fire(ig__wheel_t *w, ig__timer_t *t, int64_t now)
 		ig__timer_unref(t);
 		return;
 	}
-	if (t->cb) {
-		t->cb(t->cb_arg);
-		ig__timer_unref(t);
-		return;
-	}
 	ig__msg_t *m = ig__msg_copy(t->type, t->data, t->size, IG_NOREF);
 	if (m) {
 		atomic_fetch_add(&t->refs, 1);
@@ -413,21 +408,4 @@ void ig__actor_cancel_timers(ig_actor_t *a)
 		ig__timer_cancel(t);
 		ig__timer_unref(t);
 	}
-}
-
-int ig__timer_callback(ig_system_t *sys, ig_duration_t delay, void (*cb)(void *), void *arg,
-		       ig__timer_t **out)
-{
-	ig__timer_t *t = calloc(1, sizeof *t);
-	if (!t)
-		return IG_ENOMEM;
-	t->id = atomic_fetch_add(&sys->next_timer_id, 1) + 1;
-	t->sys = sys;
-	t->deadline = deadline_after(sys, delay < 0 ? 0 : delay);
-	t->cb = cb;
-	t->cb_arg = arg;
-	atomic_init(&t->refs, 2); /* the caller's handle and the wheel */
-	ig__wheel_add(sys->wheel, t);
-	*out = t;
-	return 0;
 }
