@@ -104,6 +104,32 @@ void ig__rcu_worker_leave(void)
 	urcu_memb_read_unlock();
 }
 
+/* A behavior that blocks, or waits for a grace period, steps out of the
+ * worker's section; mid-turn is as safe a quiescent point as between
+ * turns, because an actor is only reclaimed in a turn of its own. */
+static IG_TLS bool left_for_blocking;
+
+void ig_blocking_begin(void)
+{
+	if (!in_worker_section)
+		return;
+	ig__rcu_worker_leave();
+	left_for_blocking = true;
+}
+
+void ig_blocking_end(void)
+{
+	if (!left_for_blocking)
+		return;
+	left_for_blocking = false;
+	ig__rcu_worker_enter();
+}
+
+bool ig_rcu_register_thread(void)
+{
+	return ig__thread_init();
+}
+
 void ig__rcu_thread_offline(void)
 {
 	thread_exit(NULL);

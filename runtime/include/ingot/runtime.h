@@ -154,6 +154,22 @@ typedef struct ig_dispatcher_config {
 int ig_dispatcher_create(ig_system_t *sys, const ig_dispatcher_config_t *cfg,
 			 ig_dispatcher_t **out);
 
+/* ---- RCU (liburcu-memb), shared with the store ------------------------ */
+
+/** Registers the calling thread with liburcu-memb, once (it is
+ *  unregistered when the thread exits). Code sharing the runtime's RCU
+ *  flavor (the store's scans) calls this instead of
+ *  urcu_memb_register_thread, which must not run twice on a thread.
+ *  Returns false only if the thread-exit hook could not be set. */
+bool ig_rcu_register_thread(void);
+
+/** Brackets a stretch of a behavior that blocks for long or waits for an
+ *  RCU grace period (synchronize_rcu): dispatcher threads otherwise hold
+ *  one long read-side section, and a grace period waited for inside it
+ *  never ends. No-ops outside a dispatcher thread; do not nest. */
+void ig_blocking_begin(void);
+void ig_blocking_end(void);
+
 /* ---- behaviors and props --------------------------------------------- */
 
 /** A behavior handles one message. Return 0, or a negative error code to
