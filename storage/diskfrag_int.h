@@ -155,6 +155,25 @@ void ig__diskfrag_info(const ig__diskfrag_t *df, ig__diskfrag_info_t *out);
  *  IG_ENOTFOUND for an empty fragment. */
 int ig__diskfrag_bounds(const ig__diskfrag_t *df, ig_cell_key_t *first, ig_cell_key_t *last);
 
+/** The path the fragment was opened from (or the buffer's name). */
+const char *ig__diskfrag_name(const ig__diskfrag_t *df);
+
+/** What of a fragment lies in rows [lo, hi), estimated from the block
+ *  index (whole blocks that may hold such rows): the Serializer sizes a
+ *  tablet that shares files with its split siblings, and picks its median
+ *  row, with it. */
+typedef struct ig__diskfrag_clip {
+	uint64_t bytes;          /* block frames */
+	uint64_t cells;
+	uint32_t blocks;
+	const void *median;      /* first row of the middle block (bytes owned by
+				  * the fragment), NULL under 2 blocks */
+	uint32_t median_len;
+} ig__diskfrag_clip_t;
+
+void ig__diskfrag_clip_stats(const ig__diskfrag_t *df, const void *lo, uint32_t lo_len,
+			     const void *hi, uint32_t hi_len, ig__diskfrag_clip_t *out);
+
 /** Asks the bloom filter: false means no cell of the row is in the file. */
 bool ig__diskfrag_may_contain(const ig__diskfrag_t *df, const void *row, size_t row_len);
 

@@ -593,3 +593,39 @@ const char *ig__diskfrag_iter_error(const ig__diskfrag_iter_t *it)
 {
 	return it->err != 0 ? it->why : "";
 }
+
+const char *ig__diskfrag_name(const ig__diskfrag_t *df) { return df->name; }
+
+/* rows [lo, hi) (len 0: unbounded) against a block's first row */
+static bool row_below(const void *row, uint32_t len, const void *hi, uint32_t hi_len)
+{
+	return hi_len == 0 || ig__bytes_cmp(row, len, hi, hi_len) < 0;
+}
+
+void ig__diskfrag_clip_stats(const ig__diskfrag_t *df, const void *lo, uint32_t lo_len,
+			     const void *hi, uint32_t hi_len, ig__diskfrag_clip_t *out)
+{
+	uint32_t first = 0, end = df->nblocks;
+	uint64_t bytes = 0, cells = 0;
+
+	/* A block straddling lo counts from the last block starting at or
+	 * before lo; blocks from hi on hold no row of the clip. */
+	while (first + 1 < df->nblocks && lo_len &&
+	       ig__bytes_cmp(df->blocks[first + 1].first.row, df->blocks[first + 1].first.row_len,
+			     lo, lo_len) <= 0)
+		first++;
+	while (end > first && !row_below(df->blocks[end - 1].first.row,
+					 df->blocks[end - 1].first.row_len, hi, hi_len))
+		end--;
+	for (uint32_t i = first; i < end; i++) {
+		bytes += df->blocks[i].size;
+		cells += df->blocks[i].cells;
+	}
+	*out = (ig__diskfrag_clip_t){.bytes = bytes, .cells = cells, .blocks = end - first};
+	if (end - first >= 2) {
+		const ig_cell_key_t *m = &df->blocks[first + (end - first) / 2].first;
+
+		out->median = m->row;
+		out->median_len = m->row_len;
+	}
+}

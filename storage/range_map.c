@@ -184,3 +184,45 @@ int ig__range_map_join(ig__range_map_t *m, const void *row, uint32_t row_len)
 	pthread_mutex_unlock(&m->wlock);
 	return rc;
 }
+
+/* Says whether tablets v[0..n) cover every row once, in order. */
+static bool covers(ig__tablet_t *const *v, size_t n)
+{
+	const void *prev = NULL;
+	uint32_t prev_len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const void *f, *l;
+		uint32_t fl, ll;
+
+		ig__tablet_range(v[i], &f, &fl, &l, &ll);
+		if ((i == 0 && fl != 0) || (i > 0 && (fl == 0 || ig__bytes_cmp(f, fl, prev, prev_len))))
+			return false;
+		if ((i + 1 == n) != (ll == 0))
+			return false;
+		prev = l;
+		prev_len = ll;
+	}
+	return n > 0;
+}
+
+int ig__range_map_load(ig__range_map_t *m, ig__tablet_t *const *v, size_t n)
+{
+	ig__tablet_t **with;
+	int rc;
+
+	if (!covers(v, n))
+		return IG_EINVAL;
+	if (!(with = malloc(n * sizeof *with)))
+		return IG_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		with[i] = ig__tablet_ref(v[i]);
+	pthread_mutex_lock(&m->wlock);
+	rc = swap_in(m, 0, atomic_load_explicit(&m->view, memory_order_relaxed)->n, with, n);
+	pthread_mutex_unlock(&m->wlock);
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++)
+			ig__tablet_unref(with[i]);
+	free(with);
+	return rc < 0 ? rc : 0;
+}

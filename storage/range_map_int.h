@@ -44,6 +44,11 @@ int ig__range_map_find(ig__range_map_t *m, const void *row, uint32_t row_len,
 int ig__range_map_range(ig__range_map_t *m, const void *start, uint32_t start_len,
 			const void *end, uint32_t end_len, ig__tablet_t ***out, size_t *n);
 
+/** Replaces every tablet by v[0..n) (sorted, covering every row once:
+ *  recovery rebuilds a map from its configs). Takes references of its own.
+ *  Returns 0, IG_EINVAL (a gap or overlap), IG_ENOMEM. */
+int ig__range_map_load(ig__range_map_t *m, ig__tablet_t *const *v, size_t n);
+
 /** Splits the tablet holding row at row (ig__tablet_split), swapping the
  *  two halves in. Returns 0, IG_EINVAL (row is already a tablet's first
  *  row), IG_ENOMEM. Scans already open on the old tablet go on reading it. */

@@ -419,6 +419,25 @@ int ig__tablet_push(ig__tablet_t *t, size_t group, ig__frag_t *f)
 	return rc;
 }
 
+int ig__tablet_push_clipped(ig__tablet_t *t, size_t group, ig__frag_t *f, const void *lo,
+			    uint32_t lo_len, const void *hi, uint32_t hi_len)
+{
+	ig__chain_entry_t src = {.frag = f};
+	ig__tablet_view_t *nv;
+	int rc;
+
+	if (group >= t->ngroups || f == NULL)
+		return IG_EINVAL;
+	pthread_mutex_lock(&t->wlock);
+	rc = view_edit(atomic_load_explicit(&t->view, memory_order_relaxed), group, 0, 0, 1, &nv);
+	if (rc == 0 && (rc = entry_copy(&nv->g[group].e[0], &src, lo, lo_len, hi, hi_len)) < 0)
+		view_free(nv);
+	if (rc == 0)
+		publish(t, nv);
+	pthread_mutex_unlock(&t->wlock);
+	return rc;
+}
+
 int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, size_t nold,
 		       ig__frag_t *const *with, size_t nwith)
 {

@@ -163,6 +163,11 @@ int ig__tablet_seal(ig__tablet_t *t, size_t group);
  *  IG_EINVAL, IG_ENOMEM. */
 int ig__tablet_push(ig__tablet_t *t, size_t group, ig__frag_t *f);
 
+/** Writer: as ig__tablet_push, with the link clipped to rows [lo, hi)
+ *  (NULL: unbounded), as recovery rebuilds a chain from a config. */
+int ig__tablet_push_clipped(ig__tablet_t *t, size_t group, ig__frag_t *f, const void *lo,
+			    uint32_t lo_len, const void *hi, uint32_t hi_len);
+
 /** Writer: replaces old[0..nold), which must be a contiguous run of the
  *  group's chain in chain order (memory fragments in it frozen), by
  *  with[0..nwith) in the same place, newest first. Serialization is 1 -> 1
