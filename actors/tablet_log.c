@@ -19,6 +19,7 @@
 
 #define IG__TL_MSG_COMMIT 0x544c0101u
 #define IG__TL_MSG_FLUSH 0x544c0102u
+#define IG__TL_MSG_TRIM 0x544c0103u
 
 #define IG__TL_DEFAULT_MAX ((uint64_t)64 << 20)
 #define IG__TL_STOP_WAIT_SEC 30
@@ -43,6 +44,7 @@ struct ig__tablet_log {
 	_Atomic uint64_t queued_max;
 
 	_Atomic uint64_t batches, commits, fsyncs, failed, throttled;
+	_Atomic uint64_t segments, segments_deleted, trim_errors;
 };
 
 /* One commit in flight. Ownership: malloc'd by submit, handed to the
@@ -148,30 +150,65 @@ static void ig__tl_req_dtor(void *p)
 
 /* ---- submitting ---------------------------------------------------------- */
 
-int ig__tablet_log_submit(ig__tablet_log_t *tl, uint64_t table_id, uint64_t tablet_id,
-			  const void *block, uint32_t block_len, ig_ref_t reply_to,
-			  uint64_t cookie, ig_duration_t timeout)
+/* Queues r (its block already copied in) once there is room. */
+static int ig__tl_enqueue(ig__tablet_log_t *tl, ig__tl_req_t *r, ig_duration_t timeout)
 {
-	ig__tl_req_t *r;
-	int rc;
+	int rc = ig__tl_admit(tl, r->len, timeout);
 
-	if (!tl || !block || block_len == 0 || timeout < 0)
-		return IG_EINVAL;
-	r = malloc(sizeof *r + block_len);
-	if (!r)
-		return IG_ENOMEM;
-	*r = (ig__tl_req_t){.tl = tl, .table_id = table_id, .tablet_id = tablet_id,
-			    .cookie = cookie, .reply_to = reply_to, .len = block_len};
-	memcpy(r->block, block, block_len);
-	rc = ig__tl_admit(tl, block_len, timeout);
 	if (rc != 0) {
 		free(r);
 		return rc;
 	}
 	/* On failure the runtime has already run the destructor (room given
 	 * back), so there is nothing to undo here. */
-	return ig_tell_ptr(tl->ref, IG__TL_MSG_COMMIT, r, sizeof *r + block_len,
-			   ig__tl_req_dtor, IG_NOREF);
+	return ig_tell_ptr(tl->ref, IG__TL_MSG_COMMIT, r, sizeof *r + r->len, ig__tl_req_dtor,
+			   IG_NOREF);
+}
+
+static ig__tl_req_t *ig__tl_req_new(ig__tablet_log_t *tl, uint64_t table_id,
+				    uint64_t tablet_id, const void *block, uint32_t block_len)
+{
+	ig__tl_req_t *r = malloc(sizeof *r + block_len);
+
+	if (!r)
+		return NULL;
+	*r = (ig__tl_req_t){.tl = tl, .table_id = table_id, .tablet_id = tablet_id,
+			    .reply_to = IG_NOREF, .len = block_len};
+	memcpy(r->block, block, block_len);
+	return r;
+}
+
+int ig__tablet_log_submit(ig__tablet_log_t *tl, uint64_t table_id, uint64_t tablet_id,
+			  const void *block, uint32_t block_len, ig_ref_t reply_to,
+			  uint64_t cookie, ig_duration_t timeout)
+{
+	ig__tl_req_t *r;
+
+	if (!tl || !block || block_len == 0 || timeout < 0)
+		return IG_EINVAL;
+	if (!(r = ig__tl_req_new(tl, table_id, tablet_id, block, block_len)))
+		return IG_ENOMEM;
+	r->reply_to = reply_to;
+	r->cookie = cookie;
+	return ig__tl_enqueue(tl, r, timeout);
+}
+
+int ig__tablet_log_submit_txn(ig__tablet_log_t *tl, uint64_t txn, uint64_t table_id,
+			      const void *block, uint32_t block_len, ig_duration_t timeout)
+{
+	ig__tl_req_t *r;
+
+	if (!tl || txn == IG_TXN_NONE || !block || block_len == 0 || timeout < 0)
+		return IG_EINVAL;
+	if (!(r = ig__tl_req_new(tl, table_id, 0, block, block_len)))
+		return IG_ENOMEM;
+	r->txn = txn;
+	return ig__tl_enqueue(tl, r, timeout);
+}
+
+int ig__tablet_log_trim(ig__tablet_log_t *tl, uint64_t txn)
+{
+	return ig_tell(tl->ref, IG__TL_MSG_TRIM, &txn, sizeof txn, IG_NOREF);
 }
 
 /* ---- the actor ------------------------------------------------------------ */
@@ -182,6 +219,8 @@ static void ig__tl_ack(ig__tablet_log_t *tl, ig__tl_req_t *r, int status)
 
 	if (status != 0)
 		atomic_fetch_add(&tl->failed, 1);
+	if (ig_ref_is_none(r->reply_to))
+		return; /* the store waits on the sequencer instead */
 	/* A requester that is gone just makes a dead letter. */
 	(void)ig_tell(r->reply_to, IG__TL_MSG_ACK, &ack, sizeof ack, tl->ref);
 }
@@ -208,6 +247,7 @@ static void ig__tl_count_syncs(ig__tablet_log_t *tl)
 
 	ig_log_stats(tl->log, &ls);
 	atomic_store(&tl->fsyncs, ls.ops[IG_LOG_OP_SYNC]);
+	atomic_store(&tl->segments, ls.segments);
 }
 
 /* Writes every pending request as one batch (one record per commit, as
@@ -283,8 +323,11 @@ static void ig__tl_on_commit(ig_ctx_t *ctx, ig__tl_state_t *st, const ig_msg_t *
 	ig__tl_req_t *r = (ig__tl_req_t *)msg->data;
 
 	r->taken = true;
-	/* The txn is given at arrival, so txn order is mailbox order. */
-	r->txn = ig_seq_next(st->tl->seq);
+	/* Unless the submitter assigned it (the store does, under its write
+	 * lock, so txn order is still mailbox order), the txn is given at
+	 * arrival, so txn order is mailbox order. */
+	if (r->txn == IG_TXN_NONE)
+		r->txn = ig_seq_next(st->tl->seq);
 	if (ig__tl_push(st, r) != 0) {
 		ig__tl_ack(st->tl, r, IG_ENOMEM);
 		ig__tl_release(st->tl, r->len);
@@ -298,6 +341,18 @@ static void ig__tl_on_commit(ig_ctx_t *ctx, ig__tl_state_t *st, const ig_msg_t *
 	}
 }
 
+/* Deletes the segments below txn. Runs here because the log is
+ * single-writer: only this thread may touch its files. */
+static void ig__tl_trim(ig__tablet_log_t *tl, uint64_t txn)
+{
+	size_t n = 0;
+
+	if (ig_log_delete_below(tl->log, txn, &n) != 0)
+		atomic_fetch_add(&tl->trim_errors, 1);
+	atomic_fetch_add(&tl->segments_deleted, n);
+	ig__tl_count_syncs(tl);
+}
+
 static int ig__tl_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 {
 	ig__tl_state_t *st = state;
@@ -306,6 +361,8 @@ static int ig__tl_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 		ig__tl_on_commit(ctx, st, msg);
 	else if (msg->type == IG__TL_MSG_FLUSH)
 		ig__tl_flush(st);
+	else if (msg->type == IG__TL_MSG_TRIM)
+		ig__tl_trim(st->tl, *(const uint64_t *)msg->data);
 	return 0;
 }
 
@@ -385,6 +442,7 @@ static int ig__tl_open_storage(ig__tablet_log_t *tl, const ig__tablet_log_config
 
 	if (rc != 0)
 		return rc;
+	ig__tl_count_syncs(tl);
 	rc = ig_seq_create(ig_log_last_txn(tl->log), &tl->seq);
 	if (rc != 0) {
 		ig_log_close(tl->log);
@@ -456,6 +514,9 @@ void ig__tablet_log_stats(const ig__tablet_log_t *tl, ig__tablet_log_stats_t *ou
 		.throttled = atomic_load(&m->throttled),
 		.queued_bytes = atomic_load(&m->queued),
 		.queued_bytes_max = atomic_load(&m->queued_max),
+		.segments = atomic_load(&m->segments),
+		.segments_deleted = atomic_load(&m->segments_deleted),
+		.trim_errors = atomic_load(&m->trim_errors),
 	};
 }
 

@@ -57,6 +57,9 @@ typedef struct ig__tablet_log_stats {
 	uint64_t queued_bytes;     /* now */
 	uint64_t queued_bytes_max; /* high-water mark; <= max_bytes unless one
 				    * commit alone is larger */
+	uint64_t segments;         /* segments in the directory */
+	uint64_t segments_deleted; /* by ig__tablet_log_trim */
+	uint64_t trim_errors;
 } ig__tablet_log_stats_t;
 
 typedef struct ig__tablet_log ig__tablet_log_t;
@@ -80,6 +83,20 @@ int ig__tablet_log_start(ig_system_t *sys, const ig__tablet_log_config_t *cfg,
 int ig__tablet_log_submit(ig__tablet_log_t *tl, uint64_t table_id, uint64_t tablet_id,
 			  const void *block, uint32_t block_len, ig_ref_t reply_to,
 			  uint64_t cookie, ig_duration_t timeout);
+
+/** Submits one commit whose txn the caller assigned (ig_seq_apply on this
+ *  log's sequencer). Commits must be submitted in txn order (the store
+ *  holds its write lock across assignment and submit); nobody is acked:
+ *  callers wait with ig_seq_sync. Otherwise as ig__tablet_log_submit.
+ *  Returns 0, IG_EAGAIN, IG_EINVAL, IG_ENOMEM, ig_tell_ptr's error. */
+int ig__tablet_log_submit_txn(ig__tablet_log_t *tl, uint64_t txn, uint64_t table_id,
+			      const void *block, uint32_t block_len, ig_duration_t timeout);
+
+/** Asks the actor to delete the log segments all of whose txns are below
+ *  txn (ig_log_delete_below), after the commits already queued. The store's
+ *  Gc calls it once every tablet's durable config replays from txn or
+ *  later. Returns 0 or ig_tell's error. */
+int ig__tablet_log_trim(ig__tablet_log_t *tl, uint64_t txn);
 
 /** The sequencer (for ig_seq_sync and ig_seq_on_commit); owned by tl. */
 ig_seq_t *ig__tablet_log_seq(ig__tablet_log_t *tl);
