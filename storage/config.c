@@ -6,7 +6,9 @@
  * the decoder repeats each check at the byte it concerns so that errors
  * carry an offset. Decoders check lengths and the CRC32C before parsing and
  * bound every allocation by the bytes that remain, so hostile input costs
- * at most a few times its own size.
+ * at most a few times its own size. Encoders write only the current
+ * version; decoders also read version 1 tablet configs, written before
+ * fragments carried a txn range and a clip, so old META rows still load.
  *
  * The root file is replaced the only way that survives a crash: write a
  * temporary, fdatasync it, rename it over the old name, fsync the
@@ -55,10 +57,26 @@ static bool logdir_ok(const uint8_t *s, size_t n)
 	return n >= 1 && n <= IG__TC_LOGDIR_MAX && memchr(s, '\0', n) == NULL;
 }
 
+/* A row range [lo, hi) is non-empty; hi_len 0 is +inf, lo_len 0 is -inf. */
+static bool rows_ordered(const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len)
+{
+	return hi_len == 0 || row_cmp(lo, lo_len, hi, hi_len) < 0;
+}
+
 static bool range_ok(const ig__tconf_t *c)
 {
-	return c->last_len == 0 ||
-	       row_cmp(c->first_row, c->first_len, c->last_row, c->last_len) < 0;
+	return rows_ordered(c->first_row, c->first_len, c->last_row, c->last_len);
+}
+
+static bool frag_ok(const ig__tc_frag_t *f)
+{
+	if (!f->name || !name_ok((const uint8_t *)f->name, strnlen(f->name, IG__TC_NAME_MAX + 1)))
+		return false;
+	if (f->min_txn > f->max_txn || f->lo_len > IG__TC_ROW_MAX || f->hi_len > IG__TC_ROW_MAX)
+		return false;
+	if ((f->lo_len && !f->lo) || (f->hi_len && !f->hi))
+		return false;
+	return rows_ordered(f->lo, f->lo_len, f->hi, f->hi_len);
 }
 
 static bool group_ok(const ig__tc_group_t *g)
@@ -66,8 +84,7 @@ static bool group_ok(const ig__tc_group_t *g)
 	if (g->nfrags > IG__TC_FRAGS_MAX || (g->nfrags && !g->frags))
 		return false;
 	for (uint32_t i = 0; i < g->nfrags; i++) {
-		const char *n = g->frags[i].name;
-		if (!n || !name_ok((const uint8_t *)n, strnlen(n, IG__TC_NAME_MAX + 1)))
+		if (!frag_ok(&g->frags[i]))
 			return false;
 		if (i > 0 && g->frags[i].max_txn > g->frags[i - 1].max_txn)
 			return false;
@@ -100,8 +117,10 @@ static size_t tc_size(const ig__tconf_t *c)
 	size_t n = IG__TC_HEADER + 2 + c->first_len + 2 + c->last_len + 2 + strlen(c->log_dir);
 	for (uint32_t g = 0; g < c->ngroups; g++) {
 		n += 2;
-		for (uint32_t i = 0; i < c->groups[g].nfrags; i++)
-			n += 1 + strlen(c->groups[g].frags[i].name) + 8;
+		for (uint32_t i = 0; i < c->groups[g].nfrags; i++) {
+			const ig__tc_frag_t *f = &c->groups[g].frags[i];
+			n += 1 + strlen(f->name) + 8 + 8 + 2 + f->lo_len + 2 + f->hi_len;
+		}
 	}
 	return n + 4;
 }
@@ -117,6 +136,17 @@ static uint8_t *put_str16(uint8_t *p, const void *s, size_t n)
 {
 	ig__st16(p, (uint16_t)n);
 	return put_bytes(p + 2, s, n);
+}
+
+static uint8_t *put_frag(uint8_t *p, const ig__tc_frag_t *f)
+{
+	size_t n = strlen(f->name);
+	*p++ = (uint8_t)n;
+	p = put_bytes(p, f->name, n);
+	ig__st64(p, f->max_txn);
+	ig__st64(p + 8, f->min_txn);
+	p = put_str16(p + 16, f->lo, f->lo_len);
+	return put_str16(p, f->hi, f->hi_len);
 }
 
 static void tc_fill(const ig__tconf_t *c, uint8_t *buf, size_t len)
@@ -137,13 +167,8 @@ static void tc_fill(const ig__tconf_t *c, uint8_t *buf, size_t len)
 		const ig__tc_group_t *gr = &c->groups[g];
 		ig__st16(p, (uint16_t)gr->nfrags);
 		p += 2;
-		for (uint32_t i = 0; i < gr->nfrags; i++) {
-			size_t n = strlen(gr->frags[i].name);
-			*p++ = (uint8_t)n;
-			p = put_bytes(p, gr->frags[i].name, n);
-			ig__st64(p, gr->frags[i].max_txn);
-			p += 8;
-		}
+		for (uint32_t i = 0; i < gr->nfrags; i++)
+			p = put_frag(p, &gr->frags[i]);
 	}
 	ig__st32(p, ig_crc32c(0, buf, len - 4));
 }
@@ -169,9 +194,10 @@ int ig__tconf_encode(const ig__tconf_t *c, uint8_t **out, size_t *out_len)
 /* A cursor over untrusted bytes; the first failure records its offset. */
 typedef struct rd {
 	const uint8_t *p;
-	size_t end;   /* parsing stops here (the CRC is past it) */
+	size_t end;        /* parsing stops here (the CRC is past it) */
 	size_t off;
 	size_t bad;
+	unsigned version;  /* of the tablet config being read */
 } rd_t;
 
 static int rd_fail(rd_t *r, size_t at)
@@ -233,6 +259,34 @@ static int rd_logdir(rd_t *r, ig__tconf_t *c)
 	return rd_dup(r, n, &c->log_dir);
 }
 
+static int rd_u64(rd_t *r, uint64_t *v)
+{
+	if (rd_need(r, 8))
+		return IG_ECORRUPT;
+	*v = ig__ld64(r->p + r->off);
+	r->off += 8;
+	return 0;
+}
+
+/* Version 2's part of a fragment entry, after max_txn: min txn, clip. */
+static int rd_frag_v2(rd_t *r, ig__tc_frag_t *f)
+{
+	size_t at = r->off;
+	int rc = rd_u64(r, &f->min_txn);
+	if (rc)
+		return rc;
+	if (f->min_txn > f->max_txn)
+		return rd_fail(r, at);
+	if ((rc = rd_row(r, &f->lo, &f->lo_len)) != 0)
+		return rc;
+	at = r->off;
+	if ((rc = rd_row(r, &f->hi, &f->hi_len)) != 0)
+		return rc;
+	return rows_ordered(f->lo, f->lo_len, f->hi, f->hi_len) ? 0 : rd_fail(r, at);
+}
+
+/* A version 1 entry stops after max_txn: its fragment then reads as
+ * holding txns 0..max_txn, unclipped, which is what version 1 meant. */
 static int rd_frag(rd_t *r, ig__tc_frag_t *f, const ig__tc_frag_t *newer)
 {
 	if (rd_need(r, 1))
@@ -249,11 +303,15 @@ static int rd_frag(rd_t *r, ig__tc_frag_t *f, const ig__tc_frag_t *newer)
 	if (newer && f->max_txn > newer->max_txn)
 		return rd_fail(r, r->off);
 	r->off += 8;
-	return 0;
+	return r->version >= 2 ? rd_frag_v2(r, f) : 0;
 }
 
-/* Smallest fragment entry: 1-byte name length, 1 name byte, 8-byte txn. */
-#define TC_FRAG_MIN 10u
+/* Smallest fragment entry: 1-byte name length, 1 name byte, max txn; in
+ * version 2 also min txn and two empty clip rows. */
+static size_t frag_min(unsigned version)
+{
+	return version >= 2 ? 1 + 1 + 8 + 8 + 2 + 2 : 1 + 1 + 8;
+}
 
 static int rd_group(rd_t *r, ig__tc_group_t *g)
 {
@@ -262,7 +320,7 @@ static int rd_group(rd_t *r, ig__tc_group_t *g)
 	int rc = rd_u16(r, &n);
 	if (rc)
 		return rc;
-	if (n > IG__TC_FRAGS_MAX || (size_t)n * TC_FRAG_MIN > r->end - r->off)
+	if (n > IG__TC_FRAGS_MAX || (size_t)n * frag_min(r->version) > r->end - r->off)
 		return rd_fail(r, at);
 	if (n == 0)
 		return 0;
@@ -286,7 +344,8 @@ static int tc_header(rd_t *r, size_t len)
 		return rd_fail(r, len);
 	if (ig__ld32(b + IG__TC_H_MAGIC) != IG__TC_MAGIC)
 		return rd_fail(r, IG__TC_H_MAGIC);
-	if (b[IG__TC_H_VERSION] != IG__TC_VERSION)
+	r->version = b[IG__TC_H_VERSION];
+	if (r->version < IG__TC_VERSION_MIN || r->version > IG__TC_VERSION)
 		return rd_fail(r, IG__TC_H_VERSION);
 	if (b[IG__TC_H_FLAGS] != 0)
 		return rd_fail(r, IG__TC_H_FLAGS);
@@ -356,8 +415,11 @@ void ig__tconf_free(ig__tconf_t *c)
 	if (!c)
 		return;
 	for (uint32_t g = 0; c->groups && g < c->ngroups; g++) {
-		for (uint32_t i = 0; i < c->groups[g].nfrags; i++)
+		for (uint32_t i = 0; i < c->groups[g].nfrags; i++) {
 			free(c->groups[g].frags[i].name);
+			free(c->groups[g].frags[i].lo);
+			free(c->groups[g].frags[i].hi);
+		}
 		free(c->groups[g].frags);
 	}
 	free(c->groups);

@@ -3,7 +3,9 @@
  *
  * A tablet config says where a tablet's data is: its table and tablet ids,
  * its row range, its log directory and the txn replay starts from, and per
- * locality group its fragment files, newest first, each with its max txn.
+ * locality group its fragment files, newest first, each with its txn range
+ * and its clip: the rows of the file this tablet serves, since after a
+ * split both halves keep reading the parent's files.
  * META rows hold encoded tablet configs; META's own configs live in the
  * root file, which is replaced atomically (write root.tmp, fdatasync,
  * rename to root, fsync the directory), because KDI renamed configs
@@ -21,7 +23,8 @@
 /* ---- layout ------------------------------------------------------------- */
 
 #define IG__TC_MAGIC 0x49475443u   /* "IGTC" */
-#define IG__TC_VERSION 1
+#define IG__TC_VERSION 2           /* what the encoder writes */
+#define IG__TC_VERSION_MIN 1       /* oldest the decoder reads (no txn range, no clip) */
 #define IG__RT_MAGIC 0x49475254u   /* "IGRT" */
 #define IG__RT_VERSION 1
 
@@ -58,9 +61,16 @@
 
 /* ---- tablet config ------------------------------------------------------ */
 
+/* Fields in the order they are encoded; a version 1 record ends each
+ * fragment after max_txn. */
 typedef struct ig__tc_frag {
 	char *name;        /* file name in the group's directory, no '/' */
 	uint64_t max_txn;  /* newest txn in the file */
+	uint64_t min_txn;  /* oldest txn in the file, <= max_txn (v1: 0) */
+	uint8_t *lo;       /* clip, inclusive; lo_len 0 means -inf */
+	uint32_t lo_len;   /* 0..IG__TC_ROW_MAX */
+	uint8_t *hi;       /* clip, exclusive; hi_len 0 means +inf; lo < hi */
+	uint32_t hi_len;   /* 0..IG__TC_ROW_MAX */
 } ig__tc_frag_t;
 
 typedef struct ig__tc_group {
@@ -81,11 +91,13 @@ typedef struct ig__tconf {
 	ig__tc_group_t *groups;
 } ig__tconf_t;
 
-/** Encodes c. *out is malloc'd; the caller frees it with free().
- *  Errors: IG_EINVAL (c breaks a rule the decoder checks), IG_ENOMEM. */
+/** Encodes c as a version IG__TC_VERSION record. *out is malloc'd; the
+ *  caller frees it with free(). Errors: IG_EINVAL (c breaks a rule the
+ *  decoder checks), IG_ENOMEM. */
 int ig__tconf_encode(const ig__tconf_t *c, uint8_t **out, size_t *out_len);
 
-/** Decodes an untrusted record of exactly len bytes. *out is owned by the
+/** Decodes an untrusted record of exactly len bytes, of version
+ *  IG__TC_VERSION_MIN..IG__TC_VERSION. *out is owned by the
  *  caller: free it with ig__tconf_free(). Errors: IG_ECORRUPT with
  *  *err_off the offset of the first bad byte (err_off may be NULL),
  *  IG_ENOMEM. */
