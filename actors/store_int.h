@@ -102,6 +102,7 @@ struct ig_store {
 	ig_table_t **tables;        /* live tables, META first */
 	size_t ntables, cap;
 	uint64_t next_table_id;     /* under wmu */
+	uint64_t conflict_mark;     /* under wmu: the next conflict horizon */
 	int64_t meta_ts;            /* last META cell timestamp, under wmu */
 
 	pthread_mutex_t fs_mu;      /* inflight[] and the durable sets */

@@ -15,6 +15,11 @@
  * bytes; the Serializer recounts the real figure after every flush. */
 #define IG__CELL_OVERHEAD 64u
 
+/* The sequencer remembers each changed row for conflict checks; past this
+ * many rows it forgets those changed before the previous trim, so its
+ * memory stays bounded and a commit_max_txn older than that conflicts. */
+#define IG__CONFLICT_ROWS (256u << 10)
+
 /* ---- the log position ring -------------------------------------------------- */
 
 static void logpos_add(ig_store_t *s, uint64_t txn, uint64_t bytes)
@@ -217,6 +222,10 @@ int ig__apply_locked(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, const
 				   len + IG__LOG_OVERHEAD + IG__LOG_ENTRY);
 	atomic_fetch_add(&s->mem_added, mem);
 	atomic_store_explicit(&s->applied, txn, memory_order_release);
+	if (ig_seq_rows(s->seq) > IG__CONFLICT_ROWS) {
+		(void)ig_seq_forget(s->seq, s->conflict_mark);
+		s->conflict_mark = txn;
+	}
 	*txn_out = txn;
 	return 0;
 }
