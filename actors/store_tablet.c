@@ -223,6 +223,9 @@ static int flush_one(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, size_t g, 
 	uint64_t written = 0;
 	int rc = 0;
 
+	/* Links inserts started after the seal are the next flush's. */
+	if (f && !ig__memfrag_frozen(f->mem))
+		f = NULL;
 	*more = f != NULL;
 	if (f && atomic_load(&f->min_txn) == IG__TXN_NONE) {
 		rc = ig__tablet_replace(t, g, &f, 1, NULL, 0); /* empty: just drop it */

@@ -3,6 +3,7 @@
  * under one lock. */
 #include "store_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -125,29 +126,68 @@ static int throttle(ig_store_t *s)
 
 /* ---- the ordered apply ------------------------------------------------------------ */
 
+/* The tablets one apply touched: each gets the txn as applied once all
+ * its runs are in (a block's rows may visit a tablet more than once). */
+typedef struct touched {
+	ig__tablet_t *inl[8];
+	ig__tablet_t **v;
+	size_t n, cap;
+} touched_t;
+
+static int touch(touched_t *tt, ig__tablet_t *t)
+{
+	for (size_t i = 0; i < tt->n; i++)
+		if (tt->v[i] == t)
+			return 0;
+	if (tt->n == tt->cap) {
+		size_t cap = tt->cap * 2;
+		ig__tablet_t **v = tt->v == tt->inl ? malloc(cap * sizeof *v)
+						    : realloc(tt->v, cap * sizeof *v);
+
+		if (!v)
+			return IG_ENOMEM;
+		if (tt->v == tt->inl)
+			memcpy(v, tt->inl, sizeof tt->inl);
+		tt->v = v;
+		tt->cap = cap;
+	}
+	tt->v[tt->n++] = ig__tablet_ref(t);
+	return 0;
+}
+
+static void touched_done(touched_t *tt, uint64_t txn, bool set)
+{
+	for (size_t i = 0; i < tt->n; i++) {
+		if (set)
+			ig__tablet_set_applied(tt->v[i], txn);
+		ig__tablet_unref(tt->v[i]);
+	}
+	if (tt->v != tt->inl)
+		free(tt->v);
+}
+
 /* Inserts a run of cells of one tablet and group. In replay, a tablet
  * whose files already hold txn (its config's replay txn, kept as its
  * applied txn until replay ends) skips it. */
-static int insert_run(ig__tablet_t *t, size_t g, const ig_cell_t *cells, size_t n,
-		      uint64_t txn, bool replay)
+static int insert_run(touched_t *tt, ig__tablet_t *t, size_t g, const ig_cell_t *cells,
+		      size_t n, uint64_t txn, bool replay)
 {
-	int rc;
-
 	if (replay)
 		return txn > ig__tablet_applied(t) ? ig__tablet_insert(t, g, cells, n, txn) : 0;
-	rc = ig__tablet_insert(t, g, cells, n, txn);
-	if (rc == 0)
-		ig__tablet_set_applied(t, txn);
-	return rc;
+	int rc = touch(tt, t);
+
+	return rc ? rc : ig__tablet_insert(t, g, cells, n, txn);
 }
 
 int ig__insert_cells(ig_table_t *tbl, const ig_cell_t *cells, size_t n, uint64_t txn,
 		     bool replay, uint64_t *mem)
 {
+	touched_t tt = {.cap = 8};
 	ig__tablet_t *cur = NULL;
 	size_t start = 0, cur_g = 0;
 	int rc = 0;
 
+	tt.v = tt.inl;
 	for (size_t i = 0; rc == 0 && i <= n; i++) {
 		size_t g = 0;
 		bool same = false;
@@ -158,14 +198,16 @@ int ig__insert_cells(ig_table_t *tbl, const ig_cell_t *cells, size_t n, uint64_t
 			*mem += c->key.row_len + c->key.column_len + c->value_len + IG__CELL_OVERHEAD;
 			if (ig_schema_group_of(tbl->schema, c->key.column,
 					       ig_column_family_len(c->key.column, c->key.column_len),
-					       &g) != 0)
-				return IG_EINVAL; /* replay of a family no longer in the schema */
+					       &g) != 0) {
+				rc = IG_EINVAL; /* replay of a family no longer in the schema */
+				break;
+			}
 			same = cur && g == cur_g && ig__tablet_holds(cur, c->key.row, c->key.row_len);
 		}
 		if (same)
 			continue;
 		if (cur && i > start)
-			rc = insert_run(cur, cur_g, cells + start, i - start, txn, replay);
+			rc = insert_run(&tt, cur, cur_g, cells + start, i - start, txn, replay);
 		if (i == n || rc != 0)
 			break;
 		if (!cur || !ig__tablet_holds(cur, cells[i].key.row, cells[i].key.row_len)) {
@@ -177,6 +219,7 @@ int ig__insert_cells(ig_table_t *tbl, const ig_cell_t *cells, size_t n, uint64_t
 		cur_g = g;
 	}
 	ig__tablet_unref(cur);
+	touched_done(&tt, txn, rc == 0 && !replay);
 	return rc;
 }
 
@@ -209,8 +252,13 @@ int ig__apply_locked(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, const
 		rc = ig__insert_cells(tbl, cells, ig_packed_count(p), txn, false, &mem);
 		/* Half-inserted cells cannot be taken back; they are in no log,
 		 * so the store stops taking writes rather than lose them. */
-		if (rc != 0)
-			ig__store_bg_fail(s, rc, "a tablet insert failed");
+		if (rc != 0) {
+			char why[128];
+
+			snprintf(why, sizeof why, "txn %llu: a tablet insert failed: %s",
+				 (unsigned long long)txn, ig_strerror(rc));
+			ig__store_bg_fail(s, rc, why);
+		}
 	}
 	free(cells);
 	if (rc == 0)
