@@ -103,6 +103,7 @@ struct ig_store {
 	size_t ntables, cap;
 	uint64_t next_table_id;     /* under wmu */
 	uint64_t conflict_mark;     /* under wmu: the next conflict horizon */
+	bool tracking;              /* under wmu: rows are remembered for conflicts */
 	int64_t meta_ts;            /* last META cell timestamp, under wmu */
 
 	pthread_mutex_t fs_mu;      /* inflight[] and the durable sets */

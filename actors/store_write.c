@@ -236,6 +236,25 @@ int ig__block_cells(const ig_packed_t *p, ig_cell_t **out)
 	return 0;
 }
 
+/* Rows are remembered for conflict checks only once some apply asks for
+ * one: until then a txn is all an apply needs. The first conditional apply
+ * sets the horizon at the last txn handed out, so any older commit_max_txn
+ * conflicts (those rows were never remembered) and newer ones are exact. */
+static int assign_txn(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, uint64_t cmt,
+		      uint64_t *txn)
+{
+	if (cmt == IG_STORE_ANY_TXN && !s->tracking) {
+		*txn = ig_seq_next(s->seq);
+		return 0;
+	}
+	if (!s->tracking) {
+		(void)ig_seq_forget(s->seq, ig_seq_assigned(s->seq));
+		s->tracking = true;
+	}
+	return ig_seq_apply(s->seq, tbl->id, p, 1, cmt == IG_STORE_ANY_TXN ? IG_TXN_ANY : cmt, txn,
+			    NULL, NULL);
+}
+
 int ig__apply_locked(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, const void *block,
 		     size_t len, uint64_t commit_max_txn, uint64_t *txn_out)
 {
@@ -245,9 +264,7 @@ int ig__apply_locked(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, const
 
 	if ((rc = ig__block_cells(p, &cells)) != 0)
 		return rc;
-	rc = ig_seq_apply(s->seq, tbl->id, p, 1,
-			  commit_max_txn == IG_STORE_ANY_TXN ? IG_TXN_ANY : commit_max_txn, &txn,
-			  NULL, NULL);
+	rc = assign_txn(s, tbl, p, commit_max_txn, &txn);
 	if (rc == 0) {
 		rc = ig__insert_cells(tbl, cells, ig_packed_count(p), txn, false, &mem);
 		/* Half-inserted cells cannot be taken back; they are in no log,
@@ -270,7 +287,7 @@ int ig__apply_locked(ig_store_t *s, ig_table_t *tbl, const ig_packed_t *p, const
 				   len + IG__LOG_OVERHEAD + IG__LOG_ENTRY);
 	atomic_fetch_add(&s->mem_added, mem);
 	atomic_store_explicit(&s->applied, txn, memory_order_release);
-	if (ig_seq_rows(s->seq) > IG__CONFLICT_ROWS) {
+	if (s->tracking && ig_seq_rows(s->seq) > IG__CONFLICT_ROWS) {
 		(void)ig_seq_forget(s->seq, s->conflict_mark);
 		s->conflict_mark = txn;
 	}

@@ -132,8 +132,9 @@ ig_schema_t *ig_table_schema(ig_table_t *t);
  *  scanners together once durable. If commit_max_txn is not
  *  IG_STORE_ANY_TXN and a row of the block changed after it, nothing is
  *  applied and it returns IG_ECONFLICT; so does a commit_max_txn older
- *  than the store's conflict horizon (it remembers the rows of roughly the
- *  last 256 Ki to 512 Ki row changes). With IG_STORE_SYNC it returns once
+ *  than the store's conflict horizon: rows are remembered from the first
+ *  conditional apply after the store opened, and then for roughly the last
+ *  256 Ki to 512 Ki row changes. With IG_STORE_SYNC it returns once
  *  the txn is in the log and fdatasynced; without, use ig_store_sync.
  *  Throttled, not failed, when the store is behind. Errors: IG_EINVAL (why
  *  names the cell or byte offset), IG_ECONFLICT, IG_ENOTFOUND (table
