@@ -174,16 +174,12 @@ static int rewrite_run(ig_store_t *s, ig__tablet_t *t, const ig__tablet_view_t *
 	const ig__chain_t *c = &v->g[g];
 	ig__compact_opts_t o = *base;
 	ig__compact_stats_t st;
-	ig__frag_t **old = malloc(n * sizeof *old), *nf = NULL;
+	ig__frag_t *nf = NULL;
 	ig__diskfrag_t *df;
 	char path[4096];
 	uint64_t num;
 	int rc;
 
-	if (!old)
-		return IG_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		old[i] = c->e[at + i].frag;
 	o.newer = at ? c->e : NULL;
 	o.nnewer = at;
 	o.includes_oldest = at + n == c->n;
@@ -192,12 +188,11 @@ static int rewrite_run(ig_store_t *s, ig__tablet_t *t, const ig__tablet_view_t *
 	if (rc == 0 && (rc = ig__frag_create_disk(df, IG__TXN_NONE, 0, &nf)) != 0)
 		ig__diskfrag_unref(df);
 	if (rc == 0)
-		rc = ig__tablet_replace(t, g, old, n, &nf, 1);
+		rc = ig__tablet_replace_links(t, g, &c->e[at], n, &nf, 1);
 	ig__frag_unref(nf);
 	ig__frag_landed(s, num);
 	if (rc == 0)
 		*written += st.info.file_bytes;
-	free(old);
 	return rc;
 }
 
@@ -228,7 +223,7 @@ static int flush_one(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, size_t g, 
 		f = NULL;
 	*more = f != NULL;
 	if (f && atomic_load(&f->min_txn) == IG__TXN_NONE) {
-		rc = ig__tablet_replace(t, g, &f, 1, NULL, 0); /* empty: just drop it */
+		rc = ig__tablet_replace_links(t, g, &c->e[at], 1, NULL, 0); /* empty: drop it */
 	} else if (f) {
 		const ig_group_config_t *gc = ig_schema_group(tbl->schema, g);
 		ig__compact_opts_t o = {.disk = disk_opts(gc), .now = now_us()};

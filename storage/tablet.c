@@ -438,8 +438,31 @@ int ig__tablet_push_clipped(ig__tablet_t *t, size_t group, ig__frag_t *f, const 
 	return rc;
 }
 
-int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, size_t nold,
-		       ig__frag_t *const *with, size_t nwith)
+static bool bound_eq(const void *a, uint32_t al, const void *b, uint32_t bl)
+{
+	return (a == NULL) == (b == NULL) && (a == NULL || ig__bytes_eq(a, al, b, bl));
+}
+
+/* Says whether c's links from at on are old[0..n) (and, given clips, clip
+ * for clip: a fragment shared by two links of a joined tablet appears twice
+ * with different clips, and only the right one may be replaced). */
+static bool run_at(const ig__chain_t *c, size_t at, ig__frag_t *const *old,
+		   const ig__chain_entry_t *clips, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const ig__chain_entry_t *e = &c->e[at + i];
+		if (e->frag != old[i])
+			return false;
+		if (clips && !(bound_eq(e->lo, e->lo_len, clips[i].lo, clips[i].lo_len) &&
+			       bound_eq(e->hi, e->hi_len, clips[i].hi, clips[i].hi_len)))
+			return false;
+	}
+	return true;
+}
+
+static int replace_run(ig__tablet_t *t, size_t group, ig__frag_t *const *old,
+		       const ig__chain_entry_t *clips, size_t nold, ig__frag_t *const *with,
+		       size_t nwith)
 {
 	if (group >= t->ngroups || nold == 0 || old == NULL || (nwith && with == NULL))
 		return IG_EINVAL;
@@ -448,15 +471,13 @@ int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, si
 	ig__tablet_view_t *v = atomic_load_explicit(&t->view, memory_order_relaxed);
 	const ig__chain_t *c = &v->g[group];
 	size_t at = 0;
-	while (at < c->n && c->e[at].frag != old[0])
+	while (at + nold <= c->n && !run_at(c, at, old, clips, nold))
 		at++;
 	if (at + nold > c->n)
 		goto out;
 	uint64_t lo = IG__TXN_NONE, hi = 0;
 	for (size_t i = 0; i < nold; i++) {
 		ig__frag_t *f = c->e[at + i].frag;
-		if (f != old[i])
-			goto out;
 		if (frag_active(f)) {
 			rc = IG_ESTATE;
 			goto out;
@@ -483,6 +504,27 @@ int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, si
 	publish(t, nv);
 out:
 	pthread_mutex_unlock(&t->wlock);
+	return rc;
+}
+
+int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, size_t nold,
+		       ig__frag_t *const *with, size_t nwith)
+{
+	return replace_run(t, group, old, NULL, nold, with, nwith);
+}
+
+int ig__tablet_replace_links(ig__tablet_t *t, size_t group, const ig__chain_entry_t *run,
+			     size_t nold, ig__frag_t *const *with, size_t nwith)
+{
+	ig__frag_t **old = malloc((nold ? nold : 1) * sizeof *old);
+	int rc;
+
+	if (old == NULL)
+		return IG_ENOMEM;
+	for (size_t i = 0; i < nold; i++)
+		old[i] = run[i].frag;
+	rc = replace_run(t, group, old, run, nold, with, nwith);
+	free(old);
 	return rc;
 }
 

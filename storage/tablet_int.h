@@ -180,6 +180,14 @@ int ig__tablet_push_clipped(ig__tablet_t *t, size_t group, ig__frag_t *f, const 
 int ig__tablet_replace(ig__tablet_t *t, size_t group, ig__frag_t *const *old, size_t nold,
 		       ig__frag_t *const *with, size_t nwith);
 
+/** Writer: as ig__tablet_replace, with the run given as links (of a
+ *  pinned view): each must match a current link's fragment and clip. A
+ *  joined tablet can hold one fragment twice, clipped to each side's rows,
+ *  and replacing the wrong one would serve one side's rows from the other
+ *  side's rewrite. */
+int ig__tablet_replace_links(ig__tablet_t *t, size_t group, const ig__chain_entry_t *run,
+			     size_t nold, ig__frag_t *const *with, size_t nwith);
+
 /** Pins the current view: the view stays valid, and every fragment in it,
  *  until ig__tablet_unpin, whatever writers do meanwhile. Any registered
  *  thread; never blocks. Ownership: one view reference. */

@@ -357,9 +357,59 @@ static void test_split_join(void **state)
 	ig__tablet_unref(j);
 }
 
+/* Rows of t below end must be the model's first rows. */
+static void assert_rows_below(ig__tablet_t *t, const world_t *w, const char *end)
+{
+	ig__scan_pred_t p;
+	ig__scan_t sc;
+	ig_cell_t c;
+	size_t k = 0;
+	ig__scan_pred_init(&p);
+	p.row_end = (ig__bytes_t){end, (uint32_t)strlen(end)};
+	assert_int_equal(ig__scan_open(&sc, t, &p, IG__TXN_LATEST), 0);
+	while (ig__scan_next(&sc, &c) == 1)
+		assert_cell_is(&c, &w->vis[k++]);
+	ig__scan_fini(&sc);
+	while (k < w->nvis && strcmp(w->vis[k].row, end) >= 0)
+		k++;
+	assert_true(k == w->nvis || strcmp(w->vis[k].row, end) >= 0);
+}
+
+/* A split then a join leaves each fragment in the chain twice, once per
+ * side's clip; replacing the right-hand link must leave the left one. */
+static void test_replace_twice_held(void **state)
+{
+	(void)state;
+	static world_t w;
+	ig__frag_t *fr[3];
+	ig__tablet_t *t = world_init(&w, 0x5eedull, fr), *l, *r, *j;
+	for (int i = 0; i < 3; i++)
+		ig__frag_unref(fr[i]);
+	assert_int_equal(ig__tablet_split(t, "r20", 3, &l, &r), 0);
+	assert_int_equal(ig__tablet_join(l, r, &j), 0);
+	ig__tablet_view_t *v = ig__tablet_pin(j);
+	const ig__chain_t *c = &v->g[0];
+	assert_int_equal(c->n, 6);
+	assert_ptr_equal(c->e[2].frag, c->e[5].frag);
+	/* The last link is C clipped to [r20, end): drop just that one. */
+	assert_non_null(c->e[5].lo);
+	assert_int_equal(ig__tablet_replace_links(j, 0, &c->e[5], 1, NULL, 0), 0);
+	ig__tablet_unpin(v);
+	v = ig__tablet_pin(j);
+	assert_int_equal(v->g[0].n, 5);
+	assert_null(v->g[0].e[2].lo); /* the left link, still there */
+	ig__tablet_unpin(v);
+	assert_rows_below(j, &w, "r20");
+	ig__tablet_unref(j);
+	ig__tablet_unref(l);
+	ig__tablet_unref(r);
+	ig__tablet_unref(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_replace_twice_held),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_concurrent_replacement),
 		cmocka_unit_test(test_split_join),
