@@ -63,6 +63,16 @@ if ! ninja -C "$BUILD" bench/store/bench-store >>"$LOG" 2>&1; then
 fi
 BIN=$BUILD/bench/store/bench-store
 
+# --keys/--reads given as arguments win over KEYS/READS (db_bench gets them too).
+prev=""
+for a in "$@"; do
+	case $prev in
+	--keys) KEYS=$a ;;
+	--reads) READS=$a ;;
+	esac
+	prev=$a
+done
+
 # ---- the machine -------------------------------------------------------------
 DIR=$(mktemp -d "$DATA/bench-store.XXXXXX") || exit 1
 trap 'rm -rf "$DIR"' EXIT
@@ -85,11 +95,11 @@ if [ "$DBBENCH" != 0 ] && command -v db_bench >/dev/null; then
 	DB_ARGS=(--db="$DIR/db_bench" --benchmarks=fillseq,fillrandom,readrandom
 		--num="$KEYS" --reads="$READS" --key_size=16 --value_size=100
 		--compression_type=zstd --compression_level=3 --compression_ratio=0.5
-		--block_size=16384 --bloom_bits=10 --no_block_cache=true
+		--block_size=16384 --bloom_bits=10 --cache_size=0
 		--write_buffer_size=67108864 --max_write_buffer_number=2
 		--max_background_jobs=2 --sync=1 --batch_size=1000 --threads=1)
 	echo "  db_bench ${DB_ARGS[*]}"
-	timeout "$TIMEOUT" db_bench "${DB_ARGS[@]}" >>"$LOG" 2>&1
+	timeout "$TIMEOUT" db_bench "${DB_ARGS[@]}" >>"$LOG" 2>&1 || echo "  db_bench failed (exit $?, see $LOG)"
 	# db_bench prints ops/s per operation: with batches, one op is one key.
 	grep -E '^(fillseq|fillrandom|readrandom) ' "$LOG" | sed 's/^/  /'
 	echo "  (readrandom follows fillrandom in the same process: warm; fill ops are keys)"
