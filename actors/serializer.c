@@ -76,6 +76,7 @@ typedef struct ser_pick {
 	double score;
 	uint64_t mem;               /* total memory */
 	uint64_t min_replay;        /* oldest txn any memory still pins */
+	uint64_t debt;              /* compaction debt of every chain */
 } ser_pick_t;
 
 static void consider(ig_store_t *s, ig_table_t *t, ser_pick_t *p)
@@ -92,6 +93,7 @@ static void consider(ig_store_t *s, ig_table_t *t, ser_pick_t *p)
 
 		ig__tablet_size(s, v[i], &z);
 		p->mem += z.mem_bytes;
+		p->debt += z.debt;
 		if (z.replay_txn < p->min_replay)
 			p->min_replay = z.replay_txn;
 		score = (double)z.mem_bytes / (double)s->o.memory_budget +
@@ -121,8 +123,11 @@ static void pick(ig_store_t *s, ser_pick_t *p)
 	for (size_t i = 0; i < n; i++)
 		consider(s, v[i], p);
 	ig__tables_release(v, n);
-	/* The recount replaces the estimates added before it began. */
+	/* The recount replaces the estimates added before it began. The
+	 * debt a flush added reaches the throttle now, not after the
+	 * Compactor's next pass. */
 	atomic_store(&s->mem_counted, p->mem);
+	atomic_store(&s->debt, p->debt);
 	atomic_fetch_sub(&s->mem_added, added);
 }
 
@@ -184,6 +189,7 @@ static void look(ig_store_t *s)
  * others' flushes write configs into META). */
 static int flush_all(ig_store_t *s, ig_table_t *only)
 {
+	ser_pick_t p;
 	ig_table_t **v;
 	size_t n;
 	int rc = ig__store_tables(s, true, &v, &n);
@@ -204,7 +210,9 @@ static int flush_all(ig_store_t *s, ig_table_t *only)
 		free(tabs);
 	}
 	ig__tables_release(v, n);
-	pick(s, &(ser_pick_t){0});
+	pick(s, &p); /* recounts memory for the throttle */
+	ig__tablet_unref(p.tablet);
+	ig__table_unref(p.table);
 	ig__throttle_wake(s);
 	return rc;
 }

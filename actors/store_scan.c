@@ -14,7 +14,8 @@
 #include <string.h>
 
 /* A fragment straddling the snapshot (an insert landed between reading the
- * applied txn and pinning) makes the open retry at a newer snapshot. */
+ * applied txn and pinning, or a flush froze a fragment while an apply was
+ * half done) makes the open retry at a newer snapshot. */
 #define IG__SCAN_RETRIES 64
 
 struct ig_scanner {
@@ -146,6 +147,12 @@ static int open_scans(ig_scanner_t *sc)
 			free(sc->scans);
 			sc->scans = NULL;
 			release_tablets(sc);
+		}
+		if (rc == IG_ESTATE) {
+			/* A fragment holds a txn past snap that is not applied
+			 * yet: its apply holds wmu, so this waits it out. */
+			pthread_mutex_lock(&s->wmu);
+			pthread_mutex_unlock(&s->wmu);
 		}
 	}
 	return rc == IG_ESTATE ? IG_EAGAIN : rc;

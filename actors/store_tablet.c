@@ -412,9 +412,11 @@ int ig__tablet_rebalance(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, bool *
 	if (tbl->id == IG__META_TABLE) /* META stays one tablet: the root names it */
 		return 0;
 	ig__tablet_size(s, t, &z);
-	size = z.disk_bytes + z.mem_bytes;
-	if (size > s->o.split_bytes)
+	/* Split on disk bytes alone: a memory fragment a split left shared
+	 * counts whole in both halves, which would split them again. */
+	if (z.disk_bytes > s->o.split_bytes)
 		return do_split(s, tbl, t, changed);
+	size = z.disk_bytes + z.mem_bytes;
 	if (size < s->o.join_bytes)
 		return do_join(s, tbl, t, changed);
 	return 0;

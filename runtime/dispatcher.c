@@ -150,7 +150,11 @@ void ig__schedule(ig_actor_t *a)
 {
 	ig_dispatcher_t *d = a->disp;
 	ig__worker_t *w = cur_worker;
-	if (w && w->disp == d) {
+	if (w && w->disp == d && w->blocking) {
+		/* A blocking behavior will not end its turn soon: others take it. */
+		if (!ring_push(w, a))
+			inj_push(d, a);
+	} else if (w && w->disp == d) {
 		/* Only the owner fills runnext (thieves only empty it), so an
 		 * empty slot takes a plain store. */
 		ig_actor_t *old = atomic_load_explicit(&w->runnext, memory_order_relaxed);
@@ -375,6 +379,31 @@ static void *worker_main(void *arg)
 	ig__rcu_worker_leave();
 	ig__rcu_thread_offline();
 	return NULL;
+}
+
+/* A behavior about to block gives away what waits behind it: its runnext
+ * (which others take only once it looks stuck, and then only if a worker
+ * is awake to look) moves to the ring, and a parked worker is woken for
+ * it; until ig_blocking_end, what it schedules goes to the ring too.
+ * Without this an actor the blocked one waits for could sit in its runnext
+ * while every other worker sleeps deep. */
+void ig__worker_blocking(void)
+{
+	ig__worker_t *w = cur_worker;
+	if (!w)
+		return;
+	w->blocking = true;
+	ig_actor_t *a = take_runnext(w);
+	if (a && !ring_push(w, a))
+		inj_push(w->disp, a);
+	if (a || !ring_empty(w))
+		maybe_wake(w->disp);
+}
+
+void ig__worker_unblocking(void)
+{
+	if (cur_worker)
+		cur_worker->blocking = false;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */

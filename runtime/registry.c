@@ -111,6 +111,7 @@ static IG_TLS bool left_for_blocking;
 
 void ig_blocking_begin(void)
 {
+	ig__worker_blocking();
 	if (!in_worker_section)
 		return;
 	ig__rcu_worker_leave();
@@ -119,6 +120,7 @@ void ig_blocking_begin(void)
 
 void ig_blocking_end(void)
 {
+	ig__worker_unblocking();
 	if (!left_for_blocking)
 		return;
 	left_for_blocking = false;

@@ -291,6 +291,7 @@ struct ig__worker {
 	_Atomic uint32_t parked;      /* futex word: 1 while parked */
 	_Atomic(ig_actor_t *) ring[IG__RING];
 	unsigned streak;              /* runnext turns in a row (fairness) */
+	bool blocking;                /* between ig_blocking_begin and _end */
 	unsigned runnext_sends;       /* sends to the actor waiting in runnext */
 	bool helping;                 /* running a nested turn (see ig__sent) */
 	unsigned tick;                /* turns, for the injection-queue check */
@@ -327,6 +328,10 @@ void ig__schedule(ig_actor_t *a);
 void ig__sent(ig_actor_t *a);
 /* The worker running on this thread, or NULL. */
 ig__worker_t *ig__current_worker(void);
+/* ig_blocking_begin's hand-off of the calling worker's queued actors, and
+ * ig_blocking_end's return to normal scheduling. */
+void ig__worker_blocking(void);
+void ig__worker_unblocking(void);
 /* Deterministic systems: run queued turns on this thread until none are
  * left or max turns ran. Returns the number of turns. */
 size_t ig__dispatcher_drain(ig_dispatcher_t *d, size_t max);

@@ -36,19 +36,20 @@ static bool opts_valid(const ig__tier_opts_t *o)
 
 /* The longest run of similar sizes starting at i (at most max_merge). A
  * zero size counts as 1 so an empty fragment still joins the smallest
- * tier. */
+ * tier. A fragment smaller than every one so far (a short flush, or what
+ * a purge shrank) rides along without changing the run's tier: otherwise
+ * it would split its tier into runs too short to merge and stay forever,
+ * and the chain would grow without bound. */
 static size_t similar_run(const uint64_t *sizes, size_t n, size_t i, const ig__tier_opts_t *o)
 {
-	uint64_t lo = sizes[i] ? sizes[i] : 1, hi = lo;
+	uint64_t lo = sizes[i] ? sizes[i] : 1;
 	size_t j = i + 1;
 	for (; j < n && j - i < o->max_merge; j++) {
 		uint64_t s = sizes[j] ? sizes[j] : 1;
-		uint64_t nlo = s < lo ? s : lo, nhi = s > hi ? s : hi;
-		/* nhi < factor * nlo, without overflowing. */
-		if (nhi / o->factor >= nlo)
+		/* A larger one must be within factor of the run's first, the
+		 * smallest of its tier (s < factor * lo, without overflow). */
+		if (s >= lo && s / o->factor >= lo)
 			break;
-		lo = nlo;
-		hi = nhi;
 	}
 	return j - i;
 }

@@ -600,6 +600,44 @@ int ig__tablet_split(ig__tablet_t *t, const void *row, uint32_t row_len, ig__tab
 	return 0;
 }
 
+/* Whether link a goes before link b in a joined chain: memory links first
+ * (flush and the active fragment expect them at the front), then newest
+ * max_txn first, as in any chain (configs and compaction rely on it). */
+static bool link_before(const ig__chain_entry_t *a, const ig__chain_entry_t *b)
+{
+	bool am = a->frag->kind == IG__FRAG_MEM, bm = b->frag->kind == IG__FRAG_MEM;
+	if (am != bm)
+		return am;
+	return atomic_load(&a->frag->max_txn) >= atomic_load(&b->frag->max_txn);
+}
+
+/* Fills dst's chains with l's and r's links, each clipped to its side's
+ * rows, merged in chain order. Each side keeps its own order, so the
+ * versions of any row (all on one side) stay newest first. */
+static int merge_links(ig__tablet_view_t *dst, const ig__tablet_t *l, const ig__tablet_t *r)
+{
+	const ig__tablet_view_t *lv = atomic_load(&l->view), *rv = atomic_load(&r->view);
+	for (size_t g = 0; g < dst->ngroups; g++) {
+		const ig__chain_t *a = &lv->g[g], *b = &rv->g[g];
+		ig__chain_t *d = &dst->g[g];
+		ig__chain_entry_t *ne = realloc(d->e, (a->n + b->n + 1) * sizeof *ne);
+		if (ne == NULL)
+			return IG_ENOMEM;
+		d->e = ne;
+		for (size_t i = 0, j = 0; i < a->n || j < b->n;) {
+			bool left = j == b->n || (i < a->n && link_before(&a->e[i], &b->e[j]));
+			int rc = left ? entry_copy(&d->e[d->n], &a->e[i++], l->first, l->first_len,
+						   l->last, l->last_len)
+				      : entry_copy(&d->e[d->n], &b->e[j++], r->first, r->first_len,
+						   r->last, r->last_len);
+			if (rc < 0)
+				return rc;
+			d->n++;
+		}
+	}
+	return 0;
+}
+
 int ig__tablet_join(ig__tablet_t *l, ig__tablet_t *r, ig__tablet_t **out)
 {
 	if (l == r || l->ngroups != r->ngroups || l->last_len == 0 || r->first_len == 0 ||
@@ -614,16 +652,8 @@ int ig__tablet_join(ig__tablet_t *l, ig__tablet_t *r, ig__tablet_t **out)
 	ig__tablet_t *j = NULL;
 	int rc = tablet_from(l->first, l->first_len, r->last, r->last_len, l->ngroups,
 			     la > ra ? la : ra, &j);
-	/* Each side's links keep (or get) a clip to that side's rows, so the
-	 * rows of a fragment both hold are read once, from the side that owned
-	 * them; order between the two sides does not matter as their rows are
-	 * disjoint. */
 	if (rc == 0)
-		rc = copy_links(atomic_load(&j->view), atomic_load(&l->view), l->first, l->first_len,
-				l->last, l->last_len);
-	if (rc == 0)
-		rc = copy_links(atomic_load(&j->view), atomic_load(&r->view), r->first, r->first_len,
-				r->last, r->last_len);
+		rc = merge_links(atomic_load(&j->view), l, r);
 	pthread_mutex_unlock(&r->wlock);
 	pthread_mutex_unlock(&l->wlock);
 	if (rc < 0) {

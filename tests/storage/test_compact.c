@@ -352,6 +352,12 @@ static void test_pick(void **state)
 	uint64_t c[] = {10, 10, 10, 100, 100, 100, 1000};
 	assert_int_equal(ig__compact_pick(c, 7, &tiers, &first, &count), 0);
 	assert_int_equal(ig__compact_pick(c, 0, &tiers, &first, &count), 0);
+	/* Short flushes between a tier's fragments ride along with it
+	 * instead of splitting it into runs too short ever to merge. */
+	uint64_t g[] = {100, 3, 100, 2, 100, 1000};
+	assert_int_equal(ig__compact_pick(g, 6, &tiers, &first, &count), 1);
+	assert_int_equal(first, 0);
+	assert_int_equal(count, 5);
 	/* At most max_merge at once, the newest first. */
 	uint64_t d[12];
 	for (size_t i = 0; i < 12; i++)

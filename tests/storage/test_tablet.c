@@ -376,7 +376,8 @@ static void assert_rows_below(ig__tablet_t *t, const world_t *w, const char *end
 }
 
 /* A split then a join leaves each fragment in the chain twice, once per
- * side's clip; replacing the right-hand link must leave the left one. */
+ * side's clip, the two sides merged newest first (left first on a tie);
+ * replacing the right-hand link must leave the left one. */
 static void test_replace_twice_held(void **state)
 {
 	(void)state;
@@ -390,14 +391,24 @@ static void test_replace_twice_held(void **state)
 	ig__tablet_view_t *v = ig__tablet_pin(j);
 	const ig__chain_t *c = &v->g[0];
 	assert_int_equal(c->n, 6);
-	assert_ptr_equal(c->e[2].frag, c->e[5].frag);
-	/* The last link is C clipped to [r20, end): drop just that one. */
+	for (size_t i = 1; i < c->n; i++)
+		assert_true(atomic_load(&c->e[i - 1].frag->max_txn) >=
+			    atomic_load(&c->e[i].frag->max_txn));
+	/* The last link is C clipped to [r20, end); its left twin comes
+	 * earlier, unclipped below. Drop just the right one. */
+	size_t twin = 0;
+	while (twin < 5 && c->e[twin].frag != c->e[5].frag)
+		twin++;
+	assert_true(twin < 5);
+	assert_null(c->e[twin].lo);
 	assert_non_null(c->e[5].lo);
+	ig__frag_t *cf = c->e[5].frag;
 	assert_int_equal(ig__tablet_replace_links(j, 0, &c->e[5], 1, NULL, 0), 0);
 	ig__tablet_unpin(v);
 	v = ig__tablet_pin(j);
 	assert_int_equal(v->g[0].n, 5);
-	assert_null(v->g[0].e[2].lo); /* the left link, still there */
+	assert_ptr_equal(v->g[0].e[twin].frag, cf); /* the left link, still there */
+	assert_null(v->g[0].e[twin].lo);
 	ig__tablet_unpin(v);
 	assert_rows_below(j, &w, "r20");
 	ig__tablet_unref(j);
