@@ -489,16 +489,26 @@ static int replace_run(ig__tablet_t *t, size_t group, ig__frag_t *const *old,
 	ig__tablet_view_t *nv;
 	if ((rc = view_edit(v, group, at, at + nold, nwith, &nv)) < 0)
 		goto out;
+	/* The new files hold what the run showed through its clips. One
+	 * clip shared by the whole run stays; links of a joined tablet clip
+	 * to different sides, so their merge holds both and takes none. */
+	ig__chain_entry_t clip = c->e[at];
+	for (size_t i = 1; i < nold; i++) {
+		const ig__chain_entry_t *e = &c->e[at + i];
+		if (!bound_eq(e->lo, e->lo_len, clip.lo, clip.lo_len) ||
+		    !bound_eq(e->hi, e->hi_len, clip.hi, clip.hi_len))
+			clip.lo = clip.hi = NULL;
+	}
 	for (size_t i = 0; i < nwith; i++) {
 		/* Same cells, same txns: the new links keep the run's range. */
 		atomic_store(&with[i]->min_txn, lo);
 		atomic_store(&with[i]->max_txn, hi);
 		ig__chain_entry_t *e = &nv->g[group].e[at + i];
-		if ((rc = entry_copy(e, &c->e[at], NULL, 0, NULL, 0)) < 0) {
+		if ((rc = entry_copy(e, &clip, NULL, 0, NULL, 0)) < 0) {
 			view_free(nv);
 			goto out;
 		}
-		ig__frag_unref(e->frag);  /* entry_copy took c->e[at]'s; swap in ours */
+		ig__frag_unref(e->frag);  /* entry_copy took the run's; swap in ours */
 		e->frag = ig__frag_ref(with[i]);
 	}
 	publish(t, nv);

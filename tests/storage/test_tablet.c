@@ -21,6 +21,7 @@
 
 #include "cells.h"
 #include "chain_model.h"
+#include "compact_int.h"
 #include "diskfrag_int.h"
 #include "frag_iter_int.h"
 #include "memfrag_int.h"
@@ -417,10 +418,53 @@ static void test_replace_twice_held(void **state)
 	ig__tablet_unref(t);
 }
 
+/* After a join, merging links of both sides (each clipped to its side)
+ * gives one file holding both sides' rows: its link must not keep either
+ * side's clip, or the other side's rows vanish. */
+static void test_merge_across_join(void **state)
+{
+	(void)state;
+	static world_t w;
+	ig__frag_t *fr[3];
+	ig__tablet_t *t = world_init(&w, 0x70ffull, fr), *l, *r, *j;
+	for (int i = 0; i < 3; i++)
+		ig__frag_unref(fr[i]);
+	assert_int_equal(ig__tablet_split(t, "r20", 3, &l, &r), 0);
+	assert_int_equal(ig__tablet_join(l, r, &j), 0);
+	ig__tablet_view_t *v = ig__tablet_pin(j);
+	const ig__chain_t *c = &v->g[0];
+	assert_int_equal(c->n, 6);
+	/* Memory links first, then the four disk links of both sides. */
+	for (size_t i = 2; i < 6; i++)
+		assert_int_equal(c->e[i].frag->kind, IG__FRAG_DISK);
+	char path[128];
+	snprintf(path, sizeof path, "%s/across.igf", dir);
+	ig__compact_opts_t o = {.disk = {.compression = IG_COMPRESSION_NONE, .block_size = 1024},
+				.includes_oldest = true, .newer = c->e, .nnewer = 2};
+	ig__diskfrag_t *df;
+	ig__frag_t *nf;
+	assert_int_equal(ig__compact_run(&c->e[2], 4, &o, path, &df, NULL, NULL, 0), 0);
+	assert_int_equal(ig__frag_create_disk(df, IG__TXN_NONE, 0, &nf), 0);
+	assert_int_equal(ig__tablet_replace_links(j, 0, &c->e[2], 4, &nf, 1), 0);
+	ig__frag_unref(nf);
+	ig__tablet_unpin(v);
+	v = ig__tablet_pin(j);
+	assert_int_equal(v->g[0].n, 3);
+	assert_null(v->g[0].e[2].lo);
+	assert_null(v->g[0].e[2].hi);
+	ig__tablet_unpin(v);
+	assert_int_equal(scan_matches(j, &w), 0);
+	ig__tablet_unref(j);
+	ig__tablet_unref(l);
+	ig__tablet_unref(r);
+	ig__tablet_unref(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replace_twice_held),
+		cmocka_unit_test(test_merge_across_join),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_concurrent_replacement),
 		cmocka_unit_test(test_split_join),
