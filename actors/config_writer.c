@@ -163,34 +163,36 @@ static void durable_free(ig__durable_t *d)
 	free(d->key_lens);
 }
 
-static int write_root(ig_store_t *s, ig__tconf_t *c)
+void ig__store_set_root(ig_store_t *s, const ig__tconf_t *c, uint64_t generation)
 {
-	ig__root_t r = {.generation = s->root_gen + 1, .nconfigs = 1, .configs = &c};
-	char **names = NULL;
+	const ig__tc_group_t *g = &c->groups[0];
+	char **names = calloc(g->nfrags ? g->nfrags : 1, sizeof *names);
 	size_t n = 0;
-	int rc = ig__root_write(s->dir, &r);
 
-	if (rc != 0)
-		return rc;
-	for (uint32_t i = 0; i < c->groups[0].nfrags; i++) {
-		char **nv = realloc(names, (n + 1) * sizeof *nv);
-
-		if (!nv)
-			break;
-		names = nv;
-		if ((names[n] = strdup(c->groups[0].frags[i].name)))
+	for (uint32_t i = 0; names && i < g->nfrags; i++)
+		if ((names[n] = strdup(g->frags[i].name)))
 			n++;
-	}
 	pthread_mutex_lock(&s->fs_mu);
 	for (size_t i = 0; i < s->nroot_names; i++)
 		free(s->root_names[i]);
 	free(s->root_names);
 	s->root_names = names;
 	s->nroot_names = n;
+	/* Without every name Gc cannot tell what the root needs. */
+	s->root_names_bad = !names || n != g->nfrags;
 	s->root_replay = c->replay_txn;
-	s->root_gen = r.generation;
+	s->root_gen = generation;
 	pthread_mutex_unlock(&s->fs_mu);
-	return 0;
+}
+
+static int write_root(ig_store_t *s, ig__tconf_t *c)
+{
+	ig__root_t r = {.generation = s->root_gen + 1, .nconfigs = 1, .configs = &c};
+	int rc = ig__root_write(s->dir, &r);
+
+	if (rc == 0)
+		ig__store_set_root(s, c, r.generation);
+	return rc;
 }
 
 /* After the sync: the new configs are what recovery would load. */

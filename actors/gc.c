@@ -4,8 +4,9 @@
  * config (what recovery loads), the root file (META's own files), a
  * tablet's current chain (scans and the next config write), or a write in
  * flight (a file being written before it is swapped in). Everything else
- * in frags/ goes. Scans still reading a deleted file keep it open, so
- * deleting never breaks them. Log segments go once every durable config
+ * in frags/ goes. A pass never overlaps a config write (cw_mu), whose
+ * captured files are in neither set until it is durable. Scans still
+ * reading a deleted file keep it open, so deleting never breaks them. Log segments go once every durable config
  * replays from a later txn.
  */
 #include "store_int.h"
@@ -105,6 +106,7 @@ static int cmp_u64(const void *a, const void *b)
 static bool gather_live(ig_store_t *s, live_t *l, uint64_t *next)
 {
 	*next = atomic_load(&s->next_file);
+	l->bad = s->root_names_bad;
 	for (size_t i = 0; i < s->nroot_names; i++)
 		live_add(l, s->root_names[i]);
 	for (size_t i = 0; i < s->ninflight; i++)
@@ -132,6 +134,10 @@ static void collect_files(ig_store_t *s)
 	DIR *d;
 	struct dirent *e;
 
+	/* Never between a config write's capture and its publication: the
+	 * files it captured may have left the views already (a compaction)
+	 * while the durable set does not name them yet. */
+	pthread_mutex_lock(&s->cw_mu);
 	pthread_mutex_lock(&s->fs_mu);
 	if (gather_live(s, &l, &next) && (d = opendir(s->frag_dir))) {
 		while ((e = readdir(d))) {
@@ -146,6 +152,7 @@ static void collect_files(ig_store_t *s)
 		closedir(d);
 	}
 	pthread_mutex_unlock(&s->fs_mu);
+	pthread_mutex_unlock(&s->cw_mu);
 	free(l.v);
 }
 

@@ -112,6 +112,7 @@ struct ig_store {
 	_Atomic uint64_t next_file;
 	char **root_names;          /* META's files named by the root file */
 	size_t nroot_names;
+	bool root_names_bad;        /* some name could not be copied */
 	uint64_t root_replay;       /* META's replay txn in the root file */
 	uint64_t root_gen;
 
@@ -338,6 +339,9 @@ int ig__store_barrier(ig_ref_t to);
  *  the configs of every dirty table (and META's root when its files
  *  changed) and waits until durable. */
 int ig__config_write_dirty(ig_store_t *s, char *why, size_t why_len);
+/** Records the root file's META config c (at generation) as the one on
+ *  disk: its files for Gc, its replay txn for log trimming. */
+void ig__store_set_root(ig_store_t *s, const ig__tconf_t *c, uint64_t generation);
 
 /** Gc's work: deletes fragment files no durable config, tablet or
  *  in-flight write uses, and trims the log below every durable replay txn. */

@@ -48,8 +48,8 @@ static int load_meta(ig_store_t *s, const ig__root_t *r, char *why, size_t why_l
 		return rc;
 	rc = ig__range_map_load(s->meta->map, &t, 1);
 	ig__tablet_unref(t);
-	s->root_replay = c->replay_txn;
-	s->root_gen = r->generation;
+	/* Gc must spare the root's files even once META's chain moves on. */
+	ig__store_set_root(s, c, r->generation);
 	return rc;
 }
 
