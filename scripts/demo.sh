@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, makes a release build and runs ingot-demo: a
-# small supervised actor pipeline (runtime/demo.c) that prints what happens.
+# Installs what is missing, makes a release build and runs the demos: a
+# small supervised actor pipeline (runtime/demo.c), then the embedded store
+# surviving kill -9 (actors/store_demo.c).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +28,9 @@ else
 	rm -rf "$dir"
 	quietly meson setup "$dir" --buildtype=release -Dtests=false -Dwerror=false
 fi
-quietly ninja -C "$dir" runtime/ingot-demo
+quietly ninja -C "$dir" runtime/ingot-demo actors/ingot-store-demo
 
 echo
-exec "$dir/runtime/ingot-demo"
+"$dir/runtime/ingot-demo"
+echo
+exec "$dir/actors/ingot-store-demo"
