@@ -95,12 +95,11 @@ int ig_store_close(ig_store_t *s);
 int ig_store_create_table(ig_store_t *s, const char *name, const ig_schema_config_t *schema,
 			  char *why, size_t why_len);
 
-/** Replaces a table's schema. Groups keep their names and families; their
- *  settings (compression, level, block size, in-memory, max-history,
- *  max-age) may change and apply to files written from now on. New groups
- *  may be added for new families when the table has no wildcard group
- *  (otherwise existing cells of those families would be in the wrong
- *  group). Errors: IG_EINVAL (why says what), IG_ENOTFOUND, IG_ENOMEM. */
+/** Replaces a table's schema. Groups keep their names, families and
+ *  order (stored cells were placed by them; adding or removing a group is
+ *  refused); their settings (compression, level, block size, in-memory,
+ *  max-history, max-age) may change and apply to files written from now
+ *  on. Errors: IG_EINVAL (why says what), IG_ENOTFOUND, IG_ENOMEM. */
 int ig_store_alter_table(ig_store_t *s, const char *name, const ig_schema_config_t *schema,
 			 char *why, size_t why_len);
 
