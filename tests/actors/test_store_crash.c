@@ -1034,7 +1034,7 @@ static void run(int mode, int rounds, uint64_t seed)
 {
 	static totals_t t;
 	char dir[64];
-	final_t f;
+	final_t f = {0};
 	int64_t t0 = mono_ns();
 	uint64_t live = 0;
 
