@@ -230,6 +230,21 @@ static int open_tail(ig_log_t *log, ig_log_scan_t *scan, ig_log_error_t *err)
 		if (!cut && scan)
 			*scan = s;
 		cut = true;
+		if (s.valid_end == 0 && log->nsegs == 1) {
+			/* The only segment, empty: a trim rolled past every
+			 * record. Its name is the next txn, which nothing else
+			 * remembers: keep it and append to it. */
+			ig_log_segment_name(txn, name);
+			if ((fd = openat(log->dirfd, name, O_WRONLY | O_CLOEXEC)) < 0) {
+				rc = -errno;
+				set_err(err, log->dir, txn, "cannot open", rc);
+				return rc;
+			}
+			log->fd = fd;
+			log->seg_size = 0;
+			log->last_txn = txn - 1;
+			return 0;
+		}
 		if (s.valid_end == 0) {
 			rc = do_unlink(log, txn);
 			if (rc == 0)
@@ -504,6 +519,15 @@ int ig_log_append(ig_log_t *log, const ig_log_rec_t *recs, size_t n)
 
 /* ---- deletion and accessors -------------------------------------------- */
 
+/* A fully trimmed segment this big is replaced by an empty one: an idle
+ * log then holds at most this much disk. */
+static uint64_t roll_bytes(const ig_log_t *log)
+{
+	uint64_t b = log->segment_max / 8;
+
+	return b < (1u << 20) ? (b ? b : 1) : (1u << 20);
+}
+
 int ig_log_delete_below(ig_log_t *log, uint64_t txn, size_t *deleted)
 {
 	size_t k = 0;
@@ -511,6 +535,12 @@ int ig_log_delete_below(ig_log_t *log, uint64_t txn, size_t *deleted)
 
 	if (!log)
 		return IG_EINVAL;
+	/* Every record is below txn and the current segment is worth freeing:
+	 * start an empty one named by the next txn (so the numbering survives)
+	 * and let the loop delete the rest. */
+	if (txn > log->last_txn && log->fd >= 0 && log->seg_size >= roll_bytes(log) &&
+	    (rc = roll(log, log->last_txn + 1)) != 0)
+		return rc;
 	/* Oldest first, so a crash midway leaves a contiguous suffix. The last
 	 * segment is the one being appended to: never deleted. */
 	while (k + 1 < log->nsegs && log->segs[k + 1] <= txn) {

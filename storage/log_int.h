@@ -202,7 +202,9 @@ typedef struct ig_log ig_log_t;
 /** Opens (creating it if needed, mode 0755) a log directory for
  *  appending. The last segment is scanned: a torn tail is cut off
  *  (ftruncate + fdatasync), and a last segment left empty is deleted (so
- *  every segment's name is its first record's txn). scan (if not NULL)
+ *  every segment's name is its first record's txn) unless it is the only
+ *  one: then it is kept, appended to, and its name - 1 is the last txn.
+ *  scan (if not NULL)
  *  reports what the scan of the last segment found. Ownership: *out is the
  *  caller's; free it with ig_log_close. Returns 0, IG_EINVAL, IG_ENOMEM,
  *  -errno, or IG_ECORRUPT with *err (if not NULL) naming file and offset. */
@@ -232,9 +234,12 @@ int ig_log_append(ig_log_t *log, const ig_log_rec_t *recs, size_t n);
 /** Deletes every segment all of whose txns are below txn (a segment holds
  *  the txns from its name up to the next segment's name - 1; the segment
  *  being appended to is never deleted), oldest first, then fsyncs the
- *  directory. *deleted (if not NULL) gets the number of files deleted.
- *  Returns 0 or -errno (the segments deleted before the failure stay
- *  deleted). */
+ *  directory. When every record is below txn and the current segment
+ *  holds at least min(1 MiB, segment_max / 8), an empty segment named by
+ *  the next txn is started first so the old one can go too (an empty
+ *  only segment is kept by ig_log_open: its name carries the numbering).
+ *  *deleted (if not NULL) gets the number of files deleted. Returns 0 or
+ *  -errno (the segments deleted before the failure stay deleted). */
 int ig_log_delete_below(ig_log_t *log, uint64_t txn, size_t *deleted);
 
 /** The last txn written (IG_TXN_NONE for an empty log). */

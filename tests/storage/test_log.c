@@ -644,18 +644,29 @@ static void test_delete_below(void **state)
 	assert_int_equal(del, 0);
 	assert_int_equal(ig_log_delete_below(log, 21, &del), 0);
 	assert_int_equal(del, 1);
-	assert_int_equal(ig_log_delete_below(log, UINT64_MAX, &del), 0);
-	assert_int_equal(del, 2); /* never the last one */
+	assert_int_equal(ig_log_delete_below(log, 45, &del), 0);
+	assert_int_equal(del, 2); /* 21..25, 31..35; never the last one */
 	assert_int_equal(ig_log_list(dir, &segs, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(segs[0], 41);
 	free(segs);
+	/* Every record below: an empty segment named by the next txn takes
+	 * the old one's place, and carries the numbering across a reopen. */
+	assert_int_equal(ig_log_delete_below(log, UINT64_MAX, &del), 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(ig_log_list(dir, &segs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(segs[0], 46);
+	free(segs);
+	assert_int_equal(ig_log_close(log), 0);
+	open_log(dir, 100, &log);
+	assert_int_equal(ig_log_last_txn(log), 45);
 	assert_int_equal(append_run(log, 60, 1, 1), 0);
 	assert_int_equal(ig_log_close(log), 0);
 	memset(&s, 0, sizeof s);
 	assert_int_equal(ig_log_replay(dir, 0, collect, &s, &sc, &err), 0);
-	assert_int_equal(s.n, 6);
-	assert_int_equal(s.txns[0], 41);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.txns[0], 60);
 	assert_int_equal(s.bad, 0);
 	remove_dir(dir);
 }
