@@ -237,8 +237,11 @@ int ig__config_write_dirty(ig_store_t *s, char *why, size_t why_len)
 		rc = ig_seq_sync(s->seq, txn, NULL);
 	if (rc == 0 && b.meta_conf && (rc = write_root(s, b.meta_conf)) != 0)
 		atomic_store(&s->meta->dirty, true);
-	if (rc == 0)
+	if (rc == 0) {
 		publish_durable(s, &b);
+		/* What recovery would replay now: the throttle bounds it. */
+		atomic_store(&s->replay_floor, ig__log_bytes_at(s, ig__durable_min_replay(s)));
+	}
 	else
 		for (size_t i = 0; i < b.ntables; i++)
 			atomic_store(&b.tables[i]->dirty, true); /* try again next time */

@@ -165,12 +165,13 @@ static void look(ig_store_t *s)
 {
 	ser_pick_t p;
 	int rounds = 0;
-	bool over;
+	bool over, idle;
 
 	do {
 		uint64_t logged;
 
 		pick(s, &p);
+		idle = !p.tablet;
 		logged = atomic_load(&s->log_bytes) -
 			 ig__log_bytes_at(s, p.min_replay == UINT64_MAX ? atomic_load(&s->applied)
 									 : p.min_replay);
@@ -181,6 +182,11 @@ static void look(ig_store_t *s)
 		ig__table_unref(p.table);
 		ig__throttle_wake(s);
 	} while (over && ++rounds < IG__SER_ROUNDS);
+	/* Nothing in memory pins the log, yet the throttle may still count it
+	 * long (after recovery, say): a config write recomputes the floor. */
+	if (idle && atomic_load(&s->log_bytes) - atomic_load(&s->replay_floor) >
+			    s->o.log_budget / 2)
+		(void)ig_tell(s->config_writer, IG__ST_MSG_DIRTY, NULL, 0, IG_NOREF);
 	atomic_store(&s->log_kick_mark, atomic_load(&s->log_bytes));
 	atomic_store(&s->kicked, false);
 	if (over)

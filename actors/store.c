@@ -184,11 +184,15 @@ static int start_runtime(ig_store_t *s)
 
 static int start_log(ig_store_t *s, char *why, size_t why_len)
 {
+	ig_log_error_t err = {0};
 	ig__tablet_log_config_t lc = {.dir = s->log_dir,
 				      .max_bytes = s->o.log_queue_bytes,
-				      .log = {.segment_max = s->o.segment_bytes}};
+				      .log = {.segment_max = s->o.segment_bytes},
+				      .open_err = &err};
 	int rc = ig__tablet_log_start(s->sys, &lc, &s->tl);
 
+	if (rc == IG_ECORRUPT && err.msg[0])
+		return ig__say(why, why_len, rc, "%s", err.msg);
 	if (rc != 0)
 		return ig__say(why, why_len, rc, "%s: cannot open the log: %s", s->log_dir,
 			       ig_strerror(rc));

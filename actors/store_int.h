@@ -122,6 +122,8 @@ struct ig_store {
 	uint64_t logpos_n;          /* samples ever written */
 	_Atomic uint64_t log_bytes; /* submitted, all time */
 	_Atomic uint64_t log_kick_mark; /* log_bytes when the Serializer last looked */
+	_Atomic uint64_t replay_floor; /* log_bytes at the txn recovery replays from */
+	uint64_t replay_seg, replay_off; /* recovery: the first record replayed */
 
 	/* memory accounting: exact at the last recount, plus inserts since */
 	_Atomic uint64_t mem_counted, mem_added;

@@ -93,12 +93,29 @@ static int replay_item(replay_ctx_t *x, const ig_log_item_t *it, uint64_t txn)
 	return 0;
 }
 
+/* Where replay started: the earliest record either pass read, as
+ * (segment, offset), for the replay floor note_log_size computes. */
+static void note_first(ig_store_t *s, const ig_log_record_t *rec)
+{
+	const char *base = strrchr(rec->file, '/');
+	uint64_t seg;
+
+	if (!ig_log_segment_parse(base ? base + 1 : rec->file, &seg))
+		return;
+	if (seg < s->replay_seg || (seg == s->replay_seg && rec->offset < s->replay_off)) {
+		s->replay_seg = seg;
+		s->replay_off = rec->offset;
+	}
+}
+
 static int replay_cb(void *arg, const ig_log_record_t *rec)
 {
 	replay_ctx_t *x = arg;
 	ig_log_item_t it;
 	size_t pos = 0;
 	int rc;
+
+	note_first(x->s, rec);
 
 	while ((rc = ig_log_record_next(rec, &pos, &it)) == 1)
 		if ((rc = replay_item(x, &it, rec->last_txn)) != 0)
@@ -349,11 +366,13 @@ static int scan_frag_dir(ig_store_t *s)
 	return 0;
 }
 
-/* The log's size now: what a crash right now would replay at most. */
+/* The log's size now, and where recovery would start replaying (the
+ * first record either pass read), so the throttle and the Serializer know
+ * how much of the log a crash would replay. */
 static void note_log_size(ig_store_t *s, uint64_t last_txn)
 {
-	uint64_t *segs, total = 0;
-	size_t n;
+	uint64_t *segs, total = 0, floor = UINT64_MAX, m = ig__durable_min_replay(s);
+	size_t n, k = 0;
 	char path[4096];
 	struct stat st;
 
@@ -362,15 +381,22 @@ static void note_log_size(ig_store_t *s, uint64_t last_txn)
 	for (size_t i = 0; i < n; i++) {
 		char name[IG_LOG_NAME_LEN + 1];
 
+		if (segs[i] == s->replay_seg)
+			floor = total + s->replay_off;
 		ig_log_segment_name(segs[i], name);
 		snprintf(path, sizeof path, "%s/%s", s->log_dir, name);
 		if (stat(path, &st) == 0)
 			total += (uint64_t)st.st_size;
 	}
 	free(segs);
+	if (floor > total) /* nothing replayed: nothing to replay */
+		floor = total;
 	atomic_store(&s->log_bytes, total);
-	s->logpos[0] = (ig__logpos_t){last_txn, total};
-	s->logpos_n = 1;
+	if (m < last_txn)
+		s->logpos[k++] = (ig__logpos_t){m, floor};
+	s->logpos[k++] = (ig__logpos_t){last_txn, total};
+	s->logpos_n = k;
+	atomic_store(&s->replay_floor, floor);
 }
 
 /* ---- the whole ----------------------------------------------------------------------- */
@@ -408,10 +434,18 @@ int ig__store_recover(ig_store_t *s, char *why, size_t why_len)
 	size_t off = 0;
 	int rc = new_meta(s);
 
+	s->replay_seg = UINT64_MAX;
+
 	if (rc != 0 || (rc = scan_frag_dir(s)) != 0)
 		return ig__say(why, why_len, rc, "%s: cannot open: %s", s->dir, ig_strerror(rc));
 	s->next_table_id = 1;
 	rc = ig__root_read(s->dir, &root, &off);
+	if (rc == IG_ENOTFOUND && (last != 0 || atomic_load(&s->next_file) > 1))
+		/* Starting empty would silently drop whatever they hold. */
+		return ig__say(why, why_len, IG_ECORRUPT,
+			       "%s/root is missing, but the log holds txns up to %llu and frags/ "
+			       "has fragment files: refusing to start an empty store over them",
+			       s->dir, (unsigned long long)last);
 	if (rc == IG_ENOTFOUND) { /* a new store: its first root comes now */
 		atomic_store(&s->meta->dirty, true);
 		return ig__config_write_dirty(s, why, why_len);

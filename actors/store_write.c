@@ -78,7 +78,15 @@ static double store_pressure(ig_store_t *s)
 	uint64_t b = s->o.memory_budget;
 	double pm = pressure(mem, b, 2 * b);
 	double pd = pressure(atomic_load(&s->debt), s->o.debt_soft, s->o.debt_hard);
+	/* The log recovery would replay: the Serializer works from half the
+	 * budget; past it writers slow, at 1.5 times it they wait (not in
+	 * manual mode, where nothing would flush). */
+	uint64_t l = s->o.log_budget;
+	double pl = s->o.manual ? 0 : pressure(atomic_load(&s->log_bytes) -
+						       atomic_load(&s->replay_floor), l, l + l / 2);
 
+	if (pl > pm)
+		pm = pl;
 	return pm > pd ? pm : pd;
 }
 

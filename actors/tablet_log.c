@@ -438,7 +438,7 @@ static void ig__tl_free(ig__tablet_log_t *tl)
 
 static int ig__tl_open_storage(ig__tablet_log_t *tl, const ig__tablet_log_config_t *cfg)
 {
-	int rc = ig_log_open(cfg->dir, &cfg->log, &tl->log, NULL, NULL);
+	int rc = ig_log_open(cfg->dir, &cfg->log, &tl->log, NULL, cfg->open_err);
 
 	if (rc != 0)
 		return rc;

@@ -46,6 +46,9 @@ typedef struct ig__tablet_log_config {
 	 * for room (tests use it to see throttling without sleeping). */
 	void (*on_throttle)(void *arg);
 	void *throttle_arg;
+	/* If not NULL, gets what a damaged segment is and where, when the
+	 * start fails with IG_ECORRUPT. */
+	ig_log_error_t *open_err;
 } ig__tablet_log_config_t;
 
 typedef struct ig__tablet_log_stats {
