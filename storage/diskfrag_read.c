@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -442,6 +443,37 @@ static int iter_fail(ig__diskfrag_iter_t *it, int rc, uint32_t block, const char
 	return rc;
 }
 
+
+/* One zstd decompression context per thread, kept for the thread's life:
+ * ZSTD_decompress would build (and free) one per block, a large share of
+ * a point read's cost. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *d)
+{
+	ZSTD_freeDCtx(d);
+}
+
+static void dctx_key_init(void)
+{
+	(void)pthread_key_create(&dctx_key, dctx_free);
+}
+
+/* This thread's context, or NULL (then the caller decompresses without). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+	ZSTD_DCtx *d;
+
+	(void)pthread_once(&dctx_once, dctx_key_init);
+	d = pthread_getspecific(dctx_key);
+	if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;
+}
+
 /* Reads, checks and opens block i into it->view. */
 static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 {
@@ -483,7 +515,9 @@ static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 			it->raw = p;
 			it->raw_cap = raw_len;
 		}
-		size_t got = ZSTD_decompress(it->raw, raw_len, frame, stored_len);
+		ZSTD_DCtx *dctx = thread_dctx();
+		size_t got = dctx ? ZSTD_decompressDCtx(dctx, it->raw, raw_len, frame, stored_len)
+				  : ZSTD_decompress(it->raw, raw_len, frame, stored_len);
 		if (ZSTD_isError(got) || got != raw_len)
 			return iter_fail(it, IG_ECORRUPT, i, "zstd: %s",
 					 ZSTD_isError(got) ? ZSTD_getErrorName(got)
@@ -494,7 +528,8 @@ static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 	}
 
 	size_t at = 0;
-	if (ig_packed_open(packed, raw_len, &it->view, &at) != 0)
+	/* The block's trailer CRC covered these bytes (compressed or not). */
+	if (ig__packed_open_checked(packed, raw_len, &it->view, &at) != 0)
 		return iter_fail(it, IG_ECORRUPT, i, "packed block bad at byte %zu", at);
 	if (!ig_packed_is_sorted(&it->view) || ig_packed_count(&it->view) != b->cells)
 		return iter_fail(it, IG_ECORRUPT, i, "block is not sorted or holds %u cells, "

@@ -83,4 +83,9 @@ static inline uint64_t ig__i2u64(int64_t v)
 	return (uint64_t)v;
 }
 
+/** ig_packed_open without its CRC check, for a block whose bytes another
+ *  checksum already covered (a disk block's frame): every structural
+ *  check still runs, so crafted bytes are still refused. */
+int ig__packed_open_checked(const void *buf, size_t len, ig_packed_t *out, size_t *err_offset);
+
 #endif

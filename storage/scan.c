@@ -173,6 +173,15 @@ static int choose(const ig__tablet_view_t *v, uint64_t snap, unsigned char *use,
 	return 0;
 }
 
+/* Whether the predicate selects one row: [row, row + NUL), a point read.
+ * Then a disk fragment whose bloom filter lacks the row is not read. */
+static bool single_row(const ig__scan_pred_t *p)
+{
+	const uint8_t *end = p->row_end.p;
+	return p->row_start.len > 0 && p->row_end.len == p->row_start.len + 1 &&
+	       end[p->row_start.len] == 0 && memcmp(end, p->row_start.p, p->row_start.len) == 0;
+}
+
 int ig__scan_open(ig__scan_t *s, ig__tablet_t *t, const ig__scan_pred_t *pred,
 		  uint64_t snapshot)
 {
@@ -224,15 +233,21 @@ int ig__scan_open(ig__scan_t *s, ig__tablet_t *t, const ig__scan_pred_t *pred,
 	 * one merge over all of them, each group's links newest first, is the
 	 * tablet's whole view. */
 	size_t k = 0, j = 0;
+	bool one_row = single_row(pred);
 	for (size_t g = 0; g < v->ngroups; g++) {
 		for (size_t i = 0; i < v->g[g].n; i++, k++) {
 			if (!use[k])
 				continue;
 			const ig__chain_entry_t *e = &v->g[g].e[i];
-			if (e->frag->kind == IG__FRAG_MEM)
+			if (e->frag->kind == IG__FRAG_MEM) {
 				ig__frag_iter_init_mem(&iters[j], e->frag->mem);
-			else
+			} else if (one_row && !ig__diskfrag_may_contain(e->frag->disk,
+									pred->row_start.p,
+									pred->row_start.len)) {
+				continue; /* the bloom filter says the row is not there */
+			} else {
 				ig__frag_iter_init_disk(&iters[j], e->frag->disk);
+			}
 			in[j] = (ig__merge_input_t){.it = &iters[j], .lo = e->lo, .lo_len = e->lo_len,
 						    .hi = e->hi, .hi_len = e->hi_len};
 			j++;
