@@ -176,6 +176,8 @@ static int gc_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 		ig_blocking_begin();
 		ig__gc_collect(s);
 		ig_blocking_end();
+		if (msg->size == sizeof(ig__st_req_t)) /* ig_store_compact waits */
+			((ig__st_req_t *)msg->data)->done.rc = 0;
 	} else if (msg->type == IG__ST_MSG_BARRIER) {
 		((ig__st_req_t *)msg->data)->done.rc = 0;
 	}

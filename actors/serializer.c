@@ -60,8 +60,11 @@ int ig_store_compact(ig_store_t *s, ig_table_t *t)
 	if (rc == 0)
 		rc = ig__store_request(s->compactor, IG__ST_MSG_COMPACT, t, true);
 	/* The compaction's configs sit in META's memory and pin the log:
-	 * flushing META (and rewriting the root) lets Gc trim it. */
-	return rc ? rc : ig_store_flush(s, s->meta);
+	 * flushing META (and rewriting the root) lets Gc trim it. Then one Gc
+	 * pass, so the space the caller sees next is what the data takes. */
+	if (rc == 0)
+		rc = ig_store_flush(s, s->meta);
+	return rc ? rc : ig__store_request(s->gc, IG__ST_MSG_COLLECT, NULL, false);
 }
 
 void ig__serializer_kick(ig_store_t *s)

@@ -194,7 +194,8 @@ int ig_store_flush(ig_store_t *s, ig_table_t *t);
 
 /** Flushes, then merges every chain of t (NULL: every table) into one
  *  fragment, applying purge policies and dropping what erasures hide;
- *  returns once done and durable. */
+ *  returns once done and durable, and once Gc has deleted the files and
+ *  log segments this freed. */
 int ig_store_compact(ig_store_t *s, ig_table_t *t);
 
 typedef struct ig_store_stats {
