@@ -241,10 +241,10 @@ int ig__config_write_dirty(ig_store_t *s, char *why, size_t why_len)
 		publish_durable(s, &b);
 		/* What recovery would replay now: the throttle bounds it. */
 		atomic_store(&s->replay_floor, ig__log_bytes_at(s, ig__durable_min_replay(s)));
-	}
-	else
+	} else {
 		for (size_t i = 0; i < b.ntables; i++)
 			atomic_store(&b.tables[i]->dirty, true); /* try again next time */
+	}
 	pthread_mutex_unlock(&s->cw_mu);
 	batch_free(&b);
 	if (rc != 0)

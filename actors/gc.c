@@ -6,8 +6,8 @@
  * flight (a file being written before it is swapped in). Everything else
  * in frags/ goes. A pass never overlaps a config write (cw_mu), whose
  * captured files are in neither set until it is durable. Scans still
- * reading a deleted file keep it open, so deleting never breaks them. Log segments go once every durable config
- * replays from a later txn.
+ * reading a deleted file keep it open, so deleting never breaks them. Log
+ * segments go once every durable config replays from a later txn.
  */
 #include "store_int.h"
 

@@ -187,8 +187,7 @@ static void look(ig_store_t *s)
 	} while (over && ++rounds < IG__SER_ROUNDS);
 	/* Nothing in memory pins the log, yet the throttle may still count it
 	 * long (after recovery, say): a config write recomputes the floor. */
-	if (idle && atomic_load(&s->log_bytes) - atomic_load(&s->replay_floor) >
-			    s->o.log_budget / 2)
+	if (idle && ig__log_replayable(s) > s->o.log_budget / 2)
 		(void)ig_tell(s->config_writer, IG__ST_MSG_DIRTY, NULL, 0, IG_NOREF);
 	atomic_store(&s->log_kick_mark, atomic_load(&s->log_bytes));
 	atomic_store(&s->kicked, false);

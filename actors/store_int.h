@@ -254,6 +254,8 @@ int ig__block_cells(const ig_packed_t *p, ig_cell_t **out);
 /** The log bytes submitted up to txn (an estimate from the ring: never
  *  above the truth). */
 uint64_t ig__log_bytes_at(ig_store_t *s, uint64_t txn);
+/** Bytes of log recovery would replay, by the last published floor. */
+uint64_t ig__log_replayable(ig_store_t *s);
 
 /** Wakes writers waiting in the throttle (memory or debt went down). */
 void ig__throttle_wake(ig_store_t *s);

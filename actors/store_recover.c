@@ -435,7 +435,6 @@ int ig__store_recover(ig_store_t *s, char *why, size_t why_len)
 	int rc = new_meta(s);
 
 	s->replay_seg = UINT64_MAX;
-
 	if (rc != 0 || (rc = scan_frag_dir(s)) != 0)
 		return ig__say(why, why_len, rc, "%s: cannot open: %s", s->dir, ig_strerror(rc));
 	s->next_table_id = 1;

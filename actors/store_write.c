@@ -64,6 +64,13 @@ void ig__throttle_wake(ig_store_t *s)
 	pthread_mutex_unlock(&s->thr_mu);
 }
 
+uint64_t ig__log_replayable(ig_store_t *s)
+{
+	uint64_t floor = atomic_load(&s->replay_floor), bytes = atomic_load(&s->log_bytes);
+
+	return bytes > floor ? bytes - floor : 0;
+}
+
 /* Pressure in [0, 1] between a soft and a hard limit; > 1 past hard. */
 static double pressure(uint64_t v, uint64_t soft, uint64_t hard)
 {
@@ -82,8 +89,7 @@ static double store_pressure(ig_store_t *s)
 	 * budget; past it writers slow, at 1.5 times it they wait (not in
 	 * manual mode, where nothing would flush). */
 	uint64_t l = s->o.log_budget;
-	double pl = s->o.manual ? 0 : pressure(atomic_load(&s->log_bytes) -
-						       atomic_load(&s->replay_floor), l, l + l / 2);
+	double pl = s->o.manual ? 0 : pressure(ig__log_replayable(s), l, l + l / 2);
 
 	if (pl > pm)
 		pm = pl;

@@ -14,8 +14,9 @@
  *    included; nothing half-written is ever recovered;
  *  - a scanner reads one snapshot across all the tablets of its table and
  *    sees only synced data;
- *  - writes slow down smoothly (never fail) as memory, the log queue or the
- *    compaction debt grow past their budgets.
+ *  - writes slow down smoothly (never fail) as memory, the log queue, the
+ *    log recovery would replay, or the compaction debt grow past their
+ *    budgets.
  *
  * Threads: every function may be called from any thread, except that
  * ig_store_close must come last, and none of them from a behavior running
@@ -52,8 +53,10 @@ typedef struct ig_store_options {
 				     * half of it the Serializer flushes; past it
 				     * writes slow down, at twice it they wait */
 	uint64_t log_budget;        /* log bytes recovery may have to replay;
-				     * 256 MiB. Bounds recovery time: past it the
-				     * Serializer flushes what pins the oldest log */
+				     * 256 MiB. Bounds recovery time: past half of
+				     * it the Serializer flushes what pins the
+				     * oldest log; past it writes slow down, and
+				     * at 1.5 times it they wait */
 	uint64_t log_queue_bytes;   /* queued, unsynced commit bytes; 64 MiB */
 	uint64_t segment_bytes;     /* log segment size; 64 MiB */
 	uint64_t split_bytes;       /* a tablet past this splits at its median row;
