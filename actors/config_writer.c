@@ -152,17 +152,6 @@ static int gather_and_apply(ig_store_t *s, cw_batch_t *b, uint64_t *txn)
 	return rc;
 }
 
-static void durable_free(ig__durable_t *d)
-{
-	for (size_t i = 0; i < d->nnames; i++)
-		free(d->names[i]);
-	for (size_t i = 0; i < d->nkeys; i++)
-		free(d->keys[i]);
-	free(d->names);
-	free(d->keys);
-	free(d->key_lens);
-}
-
 void ig__store_set_root(ig_store_t *s, const ig__tconf_t *c, uint64_t generation)
 {
 	const ig__tc_group_t *g = &c->groups[0];
@@ -211,7 +200,7 @@ static void publish_durable(ig_store_t *s, cw_batch_t *b)
 static void batch_free(cw_batch_t *b)
 {
 	for (size_t i = 0; i < b->ntables; i++) {
-		durable_free(&b->durable[i]);
+		ig__durable_clear(&b->durable[i]);
 		ig__table_unref(b->tables[i]);
 	}
 	for (size_t i = 0; i < b->nbufs; i++)

@@ -218,6 +218,8 @@ void ig__tconf_release(ig__tconf_t *c);
 int ig__tablet_from_conf(ig_store_t *s, const ig__tconf_t *c, size_t ngroups,
 			 ig__tablet_t **out, char *why, size_t why_len);
 
+/** Frees a durable set's names and keys and empties it. */
+void ig__durable_clear(ig__durable_t *d);
 /** Records a durable tablet config (its META row key, files and replay
  *  txn) in d. Returns 0 or IG_ENOMEM. */
 int ig__durable_note(ig__durable_t *d, const uint8_t *key, uint32_t key_len,

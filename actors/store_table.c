@@ -16,7 +16,7 @@ ig_table_t *ig__table_ref(ig_table_t *t)
 	return t;
 }
 
-static void durable_clear(ig__durable_t *d)
+void ig__durable_clear(ig__durable_t *d)
 {
 	for (size_t i = 0; i < d->nnames; i++)
 		free(d->names[i]);
@@ -34,7 +34,7 @@ void ig__table_unref(ig_table_t *t)
 		return;
 	ig__range_map_destroy(t->map);
 	ig_schema_unref(t->schema);
-	durable_clear(&t->durable);
+	ig__durable_clear(&t->durable);
 	free(t);
 }
 
