@@ -94,7 +94,7 @@ static int add_tablet(ig_store_t *s, cw_batch_t *b, ig_table_t *t, ig__tablet_t 
 	rc = ig__tconf_encode(c, &val, &vlen);
 	if (rc == 0 && (rc = keep(b, val)) == 0 && (rc = add_cell(b, key, klen, val, vlen, ts)) == 0)
 		rc = ig__durable_note(d, key, klen, c);
-	ig__tconf_release(c);
+	ig__tconf_free(c);
 	return rc;
 }
 
@@ -209,7 +209,7 @@ static void batch_free(cw_batch_t *b)
 	free(b->cells);
 	free(b->tables);
 	free(b->durable);
-	ig__tconf_release(b->meta_conf);
+	ig__tconf_free(b->meta_conf);
 }
 
 int ig__config_write_dirty(ig_store_t *s, char *why, size_t why_len)

@@ -206,10 +206,10 @@ int ig__meta_schema(ig_schema_t **out);
 
 /** Captures tablet t's config (its range, disk links with their clips,
  *  replay txn). Caller holds wmu so no insert is half done.
- *  Ownership: *out is built by hand: free it with ig__tconf_release.
+ *  Ownership: *out is built by hand: free it with ig__tconf_free
+ *  (storage/config_int.h), like a decoded one.
  *  Returns 0, IG_ENOMEM. */
 int ig__tconf_capture(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, ig__tconf_t **out);
-void ig__tconf_release(ig__tconf_t *c);
 
 /** Loads a tablet from a decoded config: opens its fragment files (in
  *  frag_dir) and builds a tablet whose chains hold them with their clips

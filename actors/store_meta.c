@@ -70,25 +70,6 @@ static uint8_t *dup_or_null(const void *p, uint32_t n)
 	return d;
 }
 
-void ig__tconf_release(ig__tconf_t *c)
-{
-	if (!c)
-		return;
-	for (uint32_t g = 0; g < c->ngroups; g++) {
-		for (uint32_t i = 0; i < c->groups[g].nfrags; i++) {
-			free(c->groups[g].frags[i].name);
-			free(c->groups[g].frags[i].lo);
-			free(c->groups[g].frags[i].hi);
-		}
-		free(c->groups[g].frags);
-	}
-	free(c->groups);
-	free(c->first_row);
-	free(c->last_row);
-	free(c->log_dir);
-	free(c);
-}
-
 static const char *base_name(const char *path)
 {
 	const char *b = strrchr(path, '/');
@@ -166,7 +147,7 @@ int ig__tconf_capture(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, ig__tconf
 		rc = capture_chain(&v->g[g], &c->groups[g], &c->replay_txn);
 	ig__tablet_unpin(v);
 	if (rc != 0) {
-		ig__tconf_release(c);
+		ig__tconf_free(c);
 		return rc;
 	}
 	*out = c;

@@ -271,7 +271,7 @@ static int create_locked(ig_store_t *s, ig_table_t *t, uint64_t *txn)
 		}
 		t->durable.min_replay = c->replay_txn;
 	}
-	ig__tconf_release(c);
+	ig__tconf_free(c);
 	ig__tablet_unref(tab);
 	free(sval);
 	free(tval);
