@@ -27,6 +27,7 @@
 
 #include <ingot/storage.h>
 
+#include "block_columns_int.h"
 #include "bloom_int.h"
 #include "cell_int.h"
 #include "diskfrag_int.h"
@@ -82,10 +83,13 @@ struct writer {
 	uint8_t *block;           /* the packed block being built */
 	size_t block_cap;
 	ig_packed_builder_t builder;
+	size_t block_cell_bytes;  /* cell_bytes of the cells in the block */
 	size_t entry_at;          /* this block's index entry in idx */
 
 	uint8_t *zbuf;            /* compressed block */
 	size_t zcap;
+	uint8_t *coded;           /* the block in columnar coding */
+	size_t coded_cap;
 	ZSTD_CCtx *zctx;
 
 	struct bytes idx;         /* the index section */
@@ -155,6 +159,44 @@ static int emit(struct writer *w, const void *p, size_t n)
 	return 0;
 }
 
+/* Grows *buf to hold n bytes. */
+static int grow(struct writer *w, uint8_t **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	uint8_t *p = realloc(*buf, n);
+	if (p == NULL)
+		return fail(w, IG_ENOMEM, "out of memory");
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* Compresses the finished block into w->zbuf, columnar coded first
+ * (block_columns_int.h) unless its pool is not canonical; *out_len is the
+ * frame's size. The caller stores the block raw when that is not smaller. */
+static int compress_block(struct writer *w, size_t raw_len, size_t *out_len, uint8_t *codec)
+{
+	int rc = grow(w, &w->zbuf, &w->zcap, ZSTD_compressBound(raw_len));
+	if (rc == 0)
+		rc = grow(w, &w->coded, &w->coded_cap, raw_len);
+	if (rc != 0)
+		return rc;
+	const uint8_t *src = w->block;
+	size_t len = raw_len;
+	*codec = IG__DF_CODEC_ZSTD;
+	if (ig__columns_encode(w->block, raw_len, w->coded, &len)) {
+		src = w->coded;
+		*codec = IG__DF_CODEC_ZSTD_COLUMNS;
+	}
+	size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, src, len, w->opts.level);
+	if (ZSTD_isError(zn))
+		return fail(w, IG_EFAILED, "block %u: zstd: %s", w->info.blocks,
+			    ZSTD_getErrorName(zn));
+	*out_len = zn;
+	return 0;
+}
+
 /* Compresses, frames and emits the block being built, and completes its
  * index entry. */
 static int close_block(struct writer *w)
@@ -170,25 +212,15 @@ static int close_block(struct writer *w)
 		return fail(w, IG_ESTATE, "block %u: finish failed", w->info.blocks);
 	stored_len = raw_len;
 	if (w->opts.compression == IG_COMPRESSION_ZSTD) {
-		size_t bound = ZSTD_compressBound(raw_len);
-		if (bound > w->zcap) {
-			uint8_t *z = realloc(w->zbuf, bound);
-			if (z == NULL)
-				return fail(w, IG_ENOMEM, "out of memory");
-			w->zbuf = z;
-			w->zcap = bound;
-		}
-		size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, w->block, raw_len,
-					      w->opts.level);
-		if (ZSTD_isError(zn))
-			return fail(w, IG_EFAILED, "block %u: zstd: %s", w->info.blocks,
-				    ZSTD_getErrorName(zn));
-		/* Incompressible blocks stay raw: reading them costs no
-		 * decompression and no extra buffer. */
-		if (zn < raw_len) {
+		uint8_t zcodec;
+		int rc = compress_block(w, raw_len, &stored_len, &zcodec);
+		if (rc != 0)
+			return rc;
+		if (stored_len < raw_len) {
 			stored = w->zbuf;
-			stored_len = zn;
-			codec = IG__DF_CODEC_ZSTD;
+			codec = zcodec;
+		} else {
+			stored_len = raw_len;
 		}
 	}
 	ig__st32(trailer + IG__DF_BT_RAW_LEN, (uint32_t)raw_len);
@@ -218,12 +250,36 @@ static int close_block(struct writer *w)
 	return 0;
 }
 
+/* What a cell counts against the block size: its own bytes, not the
+ * packed block's fixed 32-byte entry. Block size means the cells' data a
+ * block holds (RocksDB's "user data per block", HBase's cell bytes), so
+ * a block of small cells is not cut short by entry overhead. */
+static size_t cell_bytes(const ig_cell_t *c)
+{
+	return sizeof c->key.timestamp + c->key.row_len + c->key.column_len + c->value_len;
+}
+
+/* The packed block a block_size of cells can take: entries are at most
+ * 32 + 11 bytes per at least 11 bytes of cell (1-byte row, 2-byte column,
+ * timestamp, empty value), so four times the block size always holds a
+ * block's cells. */
+static size_t raw_cap(const struct writer *w)
+{
+	return (size_t)w->opts.block_size * IG__DF_RAW_PER_BLOCK;
+}
+
+static bool block_full(const struct writer *w, const ig_cell_t *c)
+{
+	return w->block_cell_bytes + cell_bytes(c) > w->opts.block_size ||
+	       ig_packed_builder_size(&w->builder) + ig_packed_cell_size(c) > raw_cap(w);
+}
+
 /* Opens a new block with c as its first cell: its index entry gets the
  * key now, and offset, size and count when the block closes. */
 static int open_block(struct writer *w, const ig_cell_t *c)
 {
 	size_t need = IG_PACKED_OVERHEAD + ig_packed_cell_size(c);
-	size_t cap = w->opts.block_size > need ? w->opts.block_size : need;
+	size_t cap = raw_cap(w) > need ? raw_cap(w) : need;
 
 	if (w->info.blocks == UINT32_MAX)
 		return fail(w, IG_ERANGE, "more than %u blocks", UINT32_MAX);
@@ -236,6 +292,7 @@ static int open_block(struct writer *w, const ig_cell_t *c)
 	}
 	if (ig_packed_builder_init(&w->builder, w->block, w->block_cap, IG_PACKED_SORTED) != 0)
 		return fail(w, IG_EINVAL, "builder");
+	w->block_cell_bytes = 0;
 
 	uint8_t fixed[IG__DF_IE_FIXED] = {0};
 	ig__st64(fixed + IG__DF_IE_TS, ig__i2u64(c->key.timestamp));
@@ -297,8 +354,7 @@ static int add_cell(struct writer *w, const ig_cell_t *c)
 				    "strictly ascending)", (unsigned long long)n);
 	}
 	bool open = w->have_prev;  /* a block is open once any cell was added */
-	if (open && ig_packed_builder_size(&w->builder) + ig_packed_cell_size(c) >
-			    w->opts.block_size) {
+	if (open && block_full(w, c)) {
 		if ((rc = close_block(w)) != 0)
 			return rc;
 		open = false;
@@ -311,6 +367,7 @@ static int add_cell(struct writer *w, const ig_cell_t *c)
 			    (unsigned long long)n);
 	if ((rc = remember(w, c)) != 0)
 		return rc;
+	w->block_cell_bytes += cell_bytes(c);
 	if (n == 0 || c->key.timestamp < w->info.min_ts)
 		w->info.min_ts = c->key.timestamp;
 	if (n == 0 || c->key.timestamp > w->info.max_ts)
@@ -503,6 +560,7 @@ out:
 	free(w.out.p);
 	free(w.block);
 	free(w.zbuf);
+	free(w.coded);
 	ZSTD_freeCCtx(w.zctx);
 	free(w.idx.p);
 	free(w.prev.p);

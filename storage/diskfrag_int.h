@@ -30,13 +30,14 @@
 
 /* Block frame: the stored bytes, then this trailer. */
 #define IG__DF_BT_RAW_LEN 0    /* 4: length of the packed block once decompressed */
-#define IG__DF_BT_CODEC 4      /* 1: 0 stored raw, 1 zstd */
+#define IG__DF_BT_CODEC 4      /* 1: 0 stored raw, 1 zstd, 2 zstd of columnar coding */
 #define IG__DF_BT_RESERVED 5   /* 3: zero */
 #define IG__DF_BT_CRC 8        /* 4: CRC32C of the stored bytes and trailer bytes 0..7 */
 #define IG__DF_BLOCK_TRAILER 12u
 
 #define IG__DF_CODEC_RAW 0
 #define IG__DF_CODEC_ZSTD 1
+#define IG__DF_CODEC_ZSTD_COLUMNS 2
 
 /* Index entry: fixed part, then the first cell's row and column bytes. */
 #define IG__DF_IE_OFFSET 0     /* 8: block frame offset in the file */
@@ -69,12 +70,17 @@
 #define IG__DF_F_CRC 76          /* 4: CRC32C of footer bytes 0..75 */
 #define IG__DF_FOOTER 80u
 
+/* A block's cells fill at most block_size bytes of their own data
+ * (row, column, timestamp, value); the packed block that holds them is at
+ * most this many times larger (its 32-byte entries). */
+#define IG__DF_RAW_PER_BLOCK 4u
+
 /* The largest packed block a writer makes: a full block plus the one cell
  * that overflowed it. A reader refuses larger raw lengths before it
  * allocates, so a forged length costs nothing. */
 #define IG__DF_RAW_MAX                                                             \
-	((uint64_t)IG_BLOCK_SIZE_MAX + IG_PACKED_OVERHEAD + IG_PACKED_ENTRY + IG_ROW_MAX + \
-	 IG_COLUMN_MAX + IG_VALUE_MAX)
+	((uint64_t)IG_BLOCK_SIZE_MAX * IG__DF_RAW_PER_BLOCK + IG_PACKED_OVERHEAD +         \
+	 IG_PACKED_ENTRY + IG_ROW_MAX + IG_COLUMN_MAX + IG_VALUE_MAX)
 
 /* ---- writing ----------------------------------------------------------- */
 
@@ -90,7 +96,7 @@ typedef struct ig__cell_source {
 typedef struct ig__diskfrag_opts {
 	ig_compression_t compression;  /* none or zstd */
 	int level;                     /* zstd 1..22; 0 for none */
-	uint32_t block_size;           /* target raw block bytes; 0 = IG_BLOCK_SIZE_DEFAULT */
+	uint32_t block_size;           /* cell bytes per block; 0 = IG_BLOCK_SIZE_DEFAULT */
 	unsigned bloom_bits_per_key;   /* 0 = 10 */
 } ig__diskfrag_opts_t;
 
@@ -190,6 +196,8 @@ typedef struct ig__diskfrag_iter {
 	size_t frame_cap;
 	uint8_t *raw;            /* decompression buffer */
 	size_t raw_cap;
+	uint8_t *coded;          /* codec 2: the columnar coding, before decoding */
+	size_t coded_cap;
 	char why[256];           /* the error text, when err != 0 */
 } ig__diskfrag_iter_t;
 

@@ -31,6 +31,7 @@
 
 #include <ingot/storage.h>
 
+#include "block_columns_int.h"
 #include "bloom_int.h"
 #include "cell_int.h"
 #include "diskfrag_int.h"
@@ -475,6 +476,46 @@ static ZSTD_DCtx *thread_dctx(void)
 }
 
 /* Reads, checks and opens block i into it->view. */
+/* Grows an iterator buffer to n bytes. */
+static int grow(uint8_t **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	uint8_t *p = realloc(*buf, n);
+	if (p == NULL)
+		return IG_ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* Decompresses block i's zstd frame into it->raw; with columns, the frame
+ * holds the block's columnar coding (block_columns_int.h), decoded on the
+ * way. */
+static int unzstd(ig__diskfrag_iter_t *it, uint32_t i, const uint8_t *frame,
+		  size_t stored_len, uint32_t raw_len, bool columns)
+{
+	unsigned long long content = ZSTD_getFrameContentSize(frame, stored_len);
+	if (raw_len > IG__DF_RAW_MAX || content > raw_len || (!columns && content != raw_len))
+		return iter_fail(it, IG_ECORRUPT, i, "raw length %u does not match the zstd frame",
+				 raw_len);
+	if (grow(&it->raw, &it->raw_cap, raw_len) != 0 ||
+	    (columns && grow(&it->coded, &it->coded_cap, raw_len) != 0))
+		return iter_fail(it, IG_ENOMEM, i, "out of memory");
+	uint8_t *dst = columns ? it->coded : it->raw;
+	size_t want = (size_t)content;
+	ZSTD_DCtx *dctx = thread_dctx();
+	size_t got = dctx ? ZSTD_decompressDCtx(dctx, dst, want, frame, stored_len)
+			  : ZSTD_decompress(dst, want, frame, stored_len);
+	if (ZSTD_isError(got) || got != want)
+		return iter_fail(it, IG_ECORRUPT, i, "zstd: %s",
+				 ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short output");
+	size_t at;
+	if (columns && ig__columns_decode(dst, want, it->raw, raw_len, &at) != 0)
+		return iter_fail(it, IG_ECORRUPT, i, "columnar coding bad at byte %zu", at);
+	return 0;
+}
+
 static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 {
 	const ig__diskfrag_t *df = it->df;
@@ -503,25 +544,10 @@ static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 			return iter_fail(it, IG_ECORRUPT, i, "raw length %u, stored %zu", raw_len,
 					 stored_len);
 		packed = frame;
-	} else if (codec == IG__DF_CODEC_ZSTD) {
-		unsigned long long content = ZSTD_getFrameContentSize(frame, stored_len);
-		if (raw_len > IG__DF_RAW_MAX || content != raw_len)
-			return iter_fail(it, IG_ECORRUPT, i,
-					 "raw length %u does not match the zstd frame", raw_len);
-		if (raw_len > it->raw_cap) {
-			uint8_t *p = realloc(it->raw, raw_len);
-			if (p == NULL)
-				return iter_fail(it, IG_ENOMEM, i, "out of memory");
-			it->raw = p;
-			it->raw_cap = raw_len;
-		}
-		ZSTD_DCtx *dctx = thread_dctx();
-		size_t got = dctx ? ZSTD_decompressDCtx(dctx, it->raw, raw_len, frame, stored_len)
-				  : ZSTD_decompress(it->raw, raw_len, frame, stored_len);
-		if (ZSTD_isError(got) || got != raw_len)
-			return iter_fail(it, IG_ECORRUPT, i, "zstd: %s",
-					 ZSTD_isError(got) ? ZSTD_getErrorName(got)
-							   : "short output");
+	} else if (codec == IG__DF_CODEC_ZSTD || codec == IG__DF_CODEC_ZSTD_COLUMNS) {
+		rc = unzstd(it, i, frame, stored_len, raw_len, codec == IG__DF_CODEC_ZSTD_COLUMNS);
+		if (rc != 0)
+			return rc;
 		packed = it->raw;
 	} else {
 		return iter_fail(it, IG_ECORRUPT, i, "unknown codec %u", codec);
@@ -560,6 +586,7 @@ void ig__diskfrag_iter_fini(ig__diskfrag_iter_t *it)
 {
 	free(it->frame);
 	free(it->raw);
+	free(it->coded);
 	ig__diskfrag_unref(it->df);
 	memset(it, 0, sizeof *it);
 }

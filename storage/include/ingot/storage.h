@@ -252,7 +252,8 @@ typedef struct ig_group_config {
 	bool wildcard;                  /* takes every family no other group names */
 	ig_compression_t compression;
 	int level;                      /* zstd: 1..22; none: 0 */
-	uint32_t block_size;            /* bytes, IG_BLOCK_SIZE_MIN..MAX; 0 = default */
+	uint32_t block_size;            /* cell bytes per disk block (row, column, timestamp,
+					 * value), IG_BLOCK_SIZE_MIN..MAX; 0 = default */
 	bool in_memory;                 /* keep the group's fragments in memory */
 	uint32_t max_history;           /* keep this many newest versions; 0 = all */
 	int64_t max_age;                /* drop versions older than this many seconds; 0 = never */
