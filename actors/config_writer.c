@@ -121,12 +121,27 @@ static int add_table(ig_store_t *s, cw_batch_t *b, ig_table_t *t, int64_t ts)
 	return rc;
 }
 
+/* The captured configs replay from `applied`, yet the txn right above it
+ * is this write's own, which holds META cells only: the tables need none
+ * of it. Counting it as replayed lets a trim after a full compaction pass
+ * the whole log and delete its last segment, which would otherwise stay
+ * for one txn that no table needs. */
+static void skip_own_txn(cw_batch_t *b, uint64_t applied, uint64_t txn)
+{
+	if (txn != applied + 1)
+		return;
+	for (size_t i = 0; i < b->ntables; i++)
+		if (b->durable[i].min_replay == applied)
+			b->durable[i].min_replay = txn;
+}
+
 /* Under wmu: captures every dirty table (and META's config) and applies. */
 static int gather_and_apply(ig_store_t *s, cw_batch_t *b, uint64_t *txn)
 {
 	ig_table_t **v;
 	size_t n;
 	int64_t ts = ig__meta_ts(s);
+	uint64_t applied = atomic_load(&s->applied);
 	int rc = ig__store_tables(s, false, &v, &n);
 
 	if (rc != 0)
@@ -139,8 +154,8 @@ static int gather_and_apply(ig_store_t *s, cw_batch_t *b, uint64_t *txn)
 		if (!atomic_load(&v[i]->dropped) && atomic_exchange(&v[i]->dirty, false))
 			rc = add_table(s, b, v[i], ts);
 	ig__tables_release(v, n);
-	if (rc == 0 && b->n)
-		rc = ig__meta_apply_locked(s, b->cells, b->n, txn);
+	if (rc == 0 && b->n && (rc = ig__meta_apply_locked(s, b->cells, b->n, txn)) == 0)
+		skip_own_txn(b, applied, *txn);
 	if (rc == 0 && atomic_exchange(&s->meta->dirty, false)) {
 		ig__tablet_t *mt;
 

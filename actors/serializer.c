@@ -64,7 +64,10 @@ int ig_store_compact(ig_store_t *s, ig_table_t *t)
 	 * pass, so the space the caller sees next is what the data takes. */
 	if (rc == 0)
 		rc = ig_store_flush(s, s->meta);
-	return rc ? rc : ig__store_request(s->gc, IG__ST_MSG_COLLECT, NULL, false);
+	if (rc == 0)
+		rc = ig__store_request(s->gc, IG__ST_MSG_COLLECT, NULL, false);
+	/* The pass sent the TabletLog its trim; wait until the segments go. */
+	return rc ? rc : ig__tablet_log_barrier(s->tl);
 }
 
 void ig__serializer_kick(ig_store_t *s)

@@ -163,17 +163,6 @@ int ig__say(char *why, size_t why_len, int rc, const char *fmt, ...)
  *  Compactor's, ...) so stats and the next apply can report it. */
 void ig__store_bg_fail(ig_store_t *s, int rc, const char *why);
 
-/** Waits on a small completion (flush and compact requests). */
-typedef struct ig__done {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	int rc;
-} ig__done_t;
-
-void ig__done_init(ig__done_t *d);
-void ig__done_signal(ig__done_t *d, int rc);
-int ig__done_wait(ig__done_t *d);
 
 /* ---- store_table.c ------------------------------------------------------ */
 

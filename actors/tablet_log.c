@@ -20,6 +20,7 @@
 #define IG__TL_MSG_COMMIT 0x544c0101u
 #define IG__TL_MSG_FLUSH 0x544c0102u
 #define IG__TL_MSG_TRIM 0x544c0103u
+#define IG__TL_MSG_BARRIER 0x544c0104u /* an ig__done_t, signalled when freed */
 
 #define IG__TL_DEFAULT_MAX ((uint64_t)64 << 20)
 #define IG__TL_STOP_WAIT_SEC 30
@@ -211,6 +212,26 @@ int ig__tablet_log_trim(ig__tablet_log_t *tl, uint64_t txn)
 	return ig_tell(tl->ref, IG__TL_MSG_TRIM, &txn, sizeof txn, IG_NOREF);
 }
 
+/* The message's destructor signals: it runs once the actor has handled the
+ * message, or when a stopped actor drops it, so the wait always ends. */
+static void ig__tl_barrier_dtor(void *p)
+{
+	ig__done_t *d = p;
+
+	ig__done_signal(d, d->rc);
+}
+
+int ig__tablet_log_barrier(ig__tablet_log_t *tl)
+{
+	ig__done_t d;
+
+	ig__done_init(&d);
+	d.rc = IG_ESTOPPED; /* unless the behavior reaches it */
+	(void)ig_tell_ptr(tl->ref, IG__TL_MSG_BARRIER, &d, sizeof d, ig__tl_barrier_dtor,
+			  IG_NOREF);
+	return ig__done_wait(&d);
+}
+
 /* ---- the actor ------------------------------------------------------------ */
 
 static void ig__tl_ack(ig__tablet_log_t *tl, ig__tl_req_t *r, int status)
@@ -363,6 +384,8 @@ static int ig__tl_behavior(ig_ctx_t *ctx, void *state, const ig_msg_t *msg)
 		ig__tl_flush(st);
 	else if (msg->type == IG__TL_MSG_TRIM)
 		ig__tl_trim(st->tl, *(const uint64_t *)msg->data);
+	else if (msg->type == IG__TL_MSG_BARRIER)
+		((ig__done_t *)msg->data)->rc = 0;
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 
 #include <ingot/runtime.h>
 
+#include "done_int.h"
 #include "log_int.h"
 #include "sequencer_int.h"
 
@@ -100,6 +101,10 @@ int ig__tablet_log_submit_txn(ig__tablet_log_t *tl, uint64_t txn, uint64_t table
  *  Gc calls it once every tablet's durable config replays from txn or
  *  later. Returns 0 or ig_tell's error. */
 int ig__tablet_log_trim(ig__tablet_log_t *tl, uint64_t txn);
+
+/** Waits until the TabletLog has handled every message sent to it before
+ *  this call (a trim, for one); returns 0, or IG_ESTOPPED if it is gone. */
+int ig__tablet_log_barrier(ig__tablet_log_t *tl);
 
 /** The sequencer (for ig_seq_sync and ig_seq_on_commit); owned by tl. */
 ig_seq_t *ig__tablet_log_seq(ig__tablet_log_t *tl);

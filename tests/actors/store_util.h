@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -236,26 +237,40 @@ static inline uint64_t su_count(ig_table_t *t, const ig_scan_options_t *opts)
 	return n;
 }
 
-/* Counts the entries of dir/sub whose names end with suffix. */
-static inline size_t su_count_files(const char *dir, const char *sub, const char *suffix)
+/* Counts the entries of dir/sub whose names end with suffix; *bytes (if
+ * not NULL) gets the sum of their sizes. */
+static inline size_t su_files(const char *dir, const char *sub, const char *suffix,
+			      uint64_t *bytes)
 {
-	char path[512];
+	char path[512], file[1024];
 	DIR *d;
 	struct dirent *e;
+	struct stat st;
 	size_t n = 0, sl = strlen(suffix);
 
 	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	if (bytes)
+		*bytes = 0;
 	d = opendir(path);
 	if (!d)
 		return 0;
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);
 
-		if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0)
-			n++;
+		if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0)
+			continue;
+		n++;
+		snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+		if (bytes && stat(file, &st) == 0)
+			*bytes += (uint64_t)st.st_size;
 	}
 	closedir(d);
 	return n;
+}
+
+static inline size_t su_count_files(const char *dir, const char *sub, const char *suffix)
+{
+	return su_files(dir, sub, suffix, NULL);
 }
 
 static inline int64_t su_mono_ns(void)

@@ -990,6 +990,49 @@ static void test_gc_files_and_segments(void **state)
 	su_remove_dir(dir);
 }
 
+/* A full compaction leaves nothing for recovery to replay: the configs it
+ * writes are the last txn of the log, and the trim passes them, so the
+ * segment that held the loaded data goes too. */
+static void test_compact_empties_log(void **state)
+{
+	ig_store_options_t o = {.manual = true};
+	ig_store_stats_t b;
+	uint64_t disk;
+	size_t segs;
+	char dir[64];
+	ig_store_t *s;
+	ig_table_t *t;
+
+	(void)state;
+	su_make_dir(dir, sizeof dir);
+	s = su_open(dir, &o);
+	su_create_table(s, "t");
+	t = su_table(s, "t");
+
+	/* Past the size at which a trim rolls the segment (1 MiB). */
+	put_rows(t, 0, 8000, 200, 1, 5, IG_STORE_SYNC);
+	su_files(dir, "log", ".igl", &disk);
+	assert_true(disk > 8000 * 200);
+	assert_int_equal(ig_store_compact(s, t), 0);
+	b = stats(s);
+	segs = su_files(dir, "log", ".igl", &disk);
+	print_message("after compaction: %zu log segments, %" PRIu64 " bytes on disk, %" PRIu64
+		      " to replay\n", segs, disk, b.log_bytes);
+	assert_int_equal(segs, 1);
+	assert_int_equal(b.log_segments, 1);
+	assert_true(disk < 4 * KiB);
+	assert_true(b.log_bytes < 4 * KiB);
+	ig_table_release(t);
+	assert_int_equal(ig_store_close(s), 0);
+
+	s = su_open(dir, &o);
+	t = su_table(s, "t");
+	assert_int_equal(su_count(t, NULL), 8000);
+	ig_table_release(t);
+	assert_int_equal(ig_store_close(s), 0);
+	su_remove_dir(dir);
+}
+
 /* A scanner opened before a compaction reads the replaced files to the
  * end, although Gc removes their names meanwhile. */
 static void test_gc_spares_open_scanner(void **state)
@@ -1774,6 +1817,7 @@ int main(void)
 		cmocka_unit_test(test_split_at_median),
 		cmocka_unit_test(test_join_small_neighbours),
 		cmocka_unit_test(test_gc_files_and_segments),
+		cmocka_unit_test(test_compact_empties_log),
 		cmocka_unit_test(test_gc_spares_open_scanner),
 		cmocka_unit_test(test_drop_table_collects_files),
 		cmocka_unit_test(test_throttle_memory),
