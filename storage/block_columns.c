@@ -8,6 +8,7 @@
 #include <ingot/storage.h>
 
 #include "block_columns_int.h"
+#include "cell_int.h"
 #include "packed_int.h"
 
 /* An entry as eight 32-bit words; the coding replaces the three offsets. */
@@ -39,10 +40,10 @@ static uint32_t common_prefix(const uint8_t *a, size_t alen, const uint8_t *b, s
 	return (uint32_t)p;
 }
 
-/* Byte b of word w of entry i in the planes that follow the header. */
-static size_t plane_at(size_t n, size_t w, size_t b, size_t i)
+/* Word k of entry i in the planes that follow the header. */
+static size_t plane_at(size_t n, size_t k, size_t i)
 {
-	return IG_PACKED_HEADER + (w * 4 + b) * n + i;
+	return IG_PACKED_HEADER + 4 * (k * n + i);
 }
 
 /* ---- encoding --------------------------------------------------------------------- */
@@ -84,16 +85,19 @@ static bool canonical(enc_t *x, size_t i, const entry_t *e, uint32_t *prefix)
 static void put_words(const enc_t *x, uint8_t *out, size_t i, const uint32_t *w)
 {
 	for (size_t k = 0; k < WORDS; k++)
-		for (size_t b = 0; b < 4; b++)
-			out[plane_at(x->n, k, b, i)] = (uint8_t)(w[k] >> (24 - 8 * b));
+		ig__st32(out + plane_at(x->n, k, i), w[k]);
 }
 
-/* The streams: new row suffixes, new columns, values, in cell order. */
+/* The stream sizes, then the streams: new row suffixes, new columns,
+ * values, in cell order. Returns the bytes written. */
 static size_t put_streams(const enc_t *x, uint8_t *out)
 {
-	uint8_t *o = out;
+	uint8_t *o = out + IG__COLUMNS_SIZES;
 
 	for (int s = 0; s < 3; s++) {
+		if (s > 0) /* the size of the stream just written */
+			ig__st32(out + 4 * (s - 1), (uint32_t)(o - out - IG__COLUMNS_SIZES) -
+							    (s == 2 ? ig__ld32(out) : 0));
 		for (size_t i = 0; i < x->n; i++) {
 			entry_t e = entry_at(x->blk + IG_PACKED_HEADER + i * IG_PACKED_ENTRY);
 			entry_t l = i ? entry_at(x->blk + IG_PACKED_HEADER + (i - 1) * IG_PACKED_ENTRY)
@@ -152,11 +156,14 @@ bool ig__columns_encode(const uint8_t *blk, size_t len, uint8_t *out, size_t *ou
 
 /* ---- decoding --------------------------------------------------------------------- */
 
+/* One pass: each entry is read from the planes, checked, its strings
+ * placed from the pool's end down as the builder does, and written out. */
 typedef struct dec {
 	const uint8_t *in;
-	uint8_t *out;
-	size_t n, pool, raw_len;
-	size_t rows, cols, vals;   /* stream sizes */
+	uint8_t *out, *pool;       /* out's pool */
+	size_t n;
+	const uint8_t *rs, *cs, *vs, *end[3]; /* the streams: next byte, ends */
+	size_t cursor;             /* pool offset of the last strings placed */
 	size_t *err;
 } dec_t;
 
@@ -166,120 +173,166 @@ static int bad(dec_t *d, size_t at)
 	return IG_ECORRUPT;
 }
 
-/* Undoes the planes into out's entries: words still coded. It is the hot
- * loop of a read, so each word stands alone (no carried sum) and the four
- * planes of a word are read together. */
-static void undo_planes(dec_t *d)
+static uint32_t word(const dec_t *d, size_t k, size_t i)
 {
-	for (size_t k = 0; k < WORDS; k++) {
-		const uint8_t *p0 = d->in + plane_at(d->n, k, 0, 0), *p1 = p0 + d->n,
-			      *p2 = p1 + d->n, *p3 = p2 + d->n;
-		uint8_t *o = d->out + IG_PACKED_HEADER + 4 * k;
-
-		for (size_t i = 0; i < d->n; i++, o += IG_PACKED_ENTRY) {
-			o[0] = p0[i];
-			o[1] = p1[i];
-			o[2] = p2[i];
-			o[3] = p3[i];
-		}
-	}
+	return ig__ld32(d->in + plane_at(d->n, k, i));
 }
 
-static bool row_shared(size_t i, uint32_t prefix, const entry_t *e, const entry_t *l)
+/* What ig_packed_open checks of an entry but its offsets (the decoder
+ * places every string inside the pool itself), and the coded words. */
+static int check_words(dec_t *d, size_t i, const entry_t *e, const entry_t *l, uint32_t prefix,
+		       uint32_t col_shared, bool row_shared)
 {
-	return i && prefix == e->row_len && prefix == l->row_len;
-}
+	uint32_t kind = word(d, IG__PK_E_KIND / 4, i);
 
-/* Checks the coded words and sizes the streams and the pool they fill. */
-static int size_streams(dec_t *d)
-{
-	entry_t l = {0};
-	size_t need = 0;
-
-	for (size_t i = 0; i < d->n; i++) {
-		entry_t e = entry_at(d->out + IG_PACKED_HEADER + i * IG_PACKED_ENTRY);
-		uint32_t prefix = e.row_off, col_shared = e.col_off;
-
-		if (e.val_off != 0)
-			return bad(d, plane_at(d->n, W_VAL, 0, i));
-		if (col_shared > 1 || (col_shared && (i == 0 || e.col_len != l.col_len)))
-			return bad(d, plane_at(d->n, W_COL, 0, i));
-		if (!row_shared(i, prefix, &e, &l)) {
-			if (prefix > e.row_len || prefix > l.row_len)
-				return bad(d, plane_at(d->n, W_ROW, 0, i));
-			d->rows += e.row_len - prefix;
-			need += e.row_len;
-		}
-		if (!col_shared) {
-			d->cols += e.col_len;
-			need += e.col_len;
-		}
-		d->vals += e.val_len;
-		need += e.val_len;
-		l = e;
-	}
-	if (need != d->raw_len - IG_PACKED_TRAILER - d->pool)
-		return bad(d, d->pool);
+	if ((kind != (uint32_t)IG_CELL_SET << 24 && kind != (uint32_t)IG_CELL_ERASURE << 24))
+		return bad(d, plane_at(d->n, IG__PK_E_KIND / 4, i));
+	if (e->row_len == 0 || e->col_len < 2)
+		return bad(d, plane_at(d->n, IG__PK_E_ROW_LEN / 4, i));
+	if (e->val_len > IG_VALUE_MAX || (kind >> 24 == IG_CELL_ERASURE && e->val_len != 0))
+		return bad(d, plane_at(d->n, IG__PK_E_VAL_LEN / 4, i));
+	if (word(d, W_VAL, i) != 0)
+		return bad(d, plane_at(d->n, W_VAL, i));
+	if (col_shared > 1 || (col_shared && (i == 0 || e->col_len != l->col_len)))
+		return bad(d, plane_at(d->n, W_COL, i));
+	if (!row_shared && (prefix > e->row_len || prefix > l->row_len))
+		return bad(d, plane_at(d->n, W_ROW, i));
 	return 0;
 }
 
-/* Places cell strings from the pool's end down, as the builder does. */
-static void place(dec_t *d)
+/* Takes len bytes from stream s (0 rows, 1 columns, 2 values) to dst. */
+static bool take(dec_t *d, int s, uint8_t *dst, size_t len)
 {
-	const uint8_t *rs = d->in + d->pool, *cs = rs + d->rows, *vs = cs + d->cols;
-	uint8_t *pool = d->out + d->pool;
-	size_t cursor = d->raw_len - IG_PACKED_TRAILER - d->pool;
-	entry_t l = {0};
+	const uint8_t **src = s == 0 ? &d->rs : s == 1 ? &d->cs : &d->vs;
 
-	for (size_t i = 0; i < d->n; i++) {
-		uint8_t *p = d->out + IG_PACKED_HEADER + i * IG_PACKED_ENTRY;
-		entry_t e = entry_at(p), coded = e;
-		bool new_row = !row_shared(i, coded.row_off, &e, &l), new_col = !coded.col_off;
+	if (len > (size_t)(d->end[s] - *src))
+		return false;
+	memcpy(dst, *src, len);
+	*src += len;
+	return true;
+}
 
-		cursor -= (new_row ? e.row_len : 0) + (new_col ? e.col_len : 0) + (size_t)e.val_len;
-		size_t at = cursor;
-		e.row_off = new_row ? (uint32_t)at : l.row_off;
-		if (new_row) {
-			memcpy(pool + at, pool + l.row_off, coded.row_off);
-			memcpy(pool + at + coded.row_off, rs, e.row_len - coded.row_off);
-			rs += e.row_len - coded.row_off;
-			at += e.row_len;
-		}
-		e.col_off = new_col ? (uint32_t)at : l.col_off;
-		if (new_col) {
-			memcpy(pool + at, cs, e.col_len);
-			cs += e.col_len;
-			at += e.col_len;
-		}
-		e.val_off = e.val_len ? (uint32_t)at : 0;
-		memcpy(pool + at, vs, e.val_len);
-		vs += e.val_len;
-		ig__st32(p + IG__PK_E_ROW_OFF, e.row_off);
-		ig__st32(p + IG__PK_E_COL_OFF, e.col_off);
-		ig__st32(p + IG__PK_E_VAL_OFF, e.val_off);
-		l = e;
+/* Places cell i's new strings (e's offsets are set here) below the
+ * previous cell's. */
+static int place(dec_t *d, size_t i, entry_t *e, const entry_t *l, uint32_t prefix,
+		 bool new_row, bool new_col)
+{
+	size_t nb = (new_row ? e->row_len : 0) + (new_col ? e->col_len : 0) + (size_t)e->val_len;
+
+	if (nb > d->cursor)
+		return bad(d, plane_at(d->n, IG__PK_E_VAL_LEN / 4, i));
+	d->cursor -= nb;
+	size_t at = d->cursor;
+	e->row_off = new_row ? (uint32_t)at : l->row_off;
+	if (new_row) {
+		memcpy(d->pool + at, d->pool + l->row_off, prefix);
+		if (!take(d, 0, d->pool + at + prefix, e->row_len - prefix))
+			return bad(d, (size_t)(d->end[0] - d->in));
+		at += e->row_len;
 	}
+	e->col_off = new_col ? (uint32_t)at : l->col_off;
+	if (new_col) {
+		if (!take(d, 1, d->pool + at, e->col_len))
+			return bad(d, (size_t)(d->end[1] - d->in));
+		at += e->col_len;
+	}
+	e->val_off = e->val_len ? (uint32_t)at : 0;
+	if (!take(d, 2, d->pool + at, e->val_len))
+		return bad(d, (size_t)(d->end[2] - d->in));
+	return 0;
+}
+
+/* ig__bytes_cmp of two rows from byte p on. Past a true common prefix the
+ * first byte almost always decides, and a call to memcmp would cost more
+ * than the rest of a cell's decoding. */
+static int cmp_past(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, size_t p)
+{
+	if (p < alen && p < blen && a[p] != b[p])
+		return a[p] < b[p] ? -1 : 1;
+	return ig__bytes_cmp(a + p, alen - p, b + p, blen - p);
+}
+
+/* Checks the strings of cell i, just placed: a new column names a valid
+ * family, and in a sorted block the key follows the previous cell's. A new
+ * row's first `prefix` bytes were copied from the previous row, so rows
+ * are compared past them. */
+static int check_key(dec_t *d, size_t i, const entry_t *e, const entry_t *l, uint32_t prefix,
+		     bool new_row, bool new_col)
+{
+	if (new_col && ig_column_family_len(d->pool + e->col_off, e->col_len) == 0)
+		return bad(d, plane_at(d->n, W_COL, i));
+	if (i == 0 || !(d->out[IG__PK_H_FLAGS] & IG_PACKED_SORTED))
+		return 0;
+	int c = new_row ? cmp_past(d->pool + l->row_off, l->row_len, d->pool + e->row_off,
+				   e->row_len, prefix) : 0;
+	if (c == 0 && new_col)
+		c = ig__bytes_cmp(d->pool + l->col_off, l->col_len, d->pool + e->col_off, e->col_len);
+	if (c == 0) {
+		int64_t a = ig__u2i64((uint64_t)word(d, 0, i - 1) << 32 | word(d, 1, i - 1));
+		int64_t b = ig__u2i64((uint64_t)word(d, 0, i) << 32 | word(d, 1, i));
+		c = (a < b) - (a > b);
+	}
+	return c < 0 ? 0 : bad(d, plane_at(d->n, 0, i));
+}
+
+static int decode_entry(dec_t *d, size_t i, entry_t *l)
+{
+	uint32_t lens = word(d, IG__PK_E_ROW_LEN / 4, i);
+	entry_t e = {.val_len = word(d, IG__PK_E_VAL_LEN / 4, i),
+		     .row_len = lens >> 16, .col_len = lens & 0xffff};
+	uint32_t prefix = word(d, W_ROW, i), col_shared = word(d, W_COL, i);
+	bool row_shared = i && prefix == e.row_len && prefix == l->row_len;
+	int rc = check_words(d, i, &e, l, prefix, col_shared, row_shared);
+
+	if (rc == 0)
+		rc = place(d, i, &e, l, prefix, !row_shared, !col_shared);
+	if (rc == 0)
+		rc = check_key(d, i, &e, l, prefix, !row_shared, !col_shared);
+	if (rc != 0)
+		return rc;
+	uint8_t *o = d->out + IG_PACKED_HEADER + i * IG_PACKED_ENTRY;
+	for (size_t k = 0; k < WORDS; k++)
+		memcpy(o + 4 * k, d->in + plane_at(d->n, k, i), 4);
+	ig__st32(o + IG__PK_E_ROW_OFF, e.row_off);
+	ig__st32(o + IG__PK_E_COL_OFF, e.col_off);
+	ig__st32(o + IG__PK_E_VAL_OFF, e.val_off);
+	*l = e;
+	return 0;
 }
 
 int ig__columns_decode(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len,
 		       size_t *err_offset)
 {
-	dec_t d = {.in = in, .out = out, .raw_len = raw_len, .err = err_offset};
+	dec_t d = {.in = in, .out = out, .err = err_offset};
+	entry_t l = {0};
 
-	if (len < IG_PACKED_OVERHEAD || raw_len < IG_PACKED_OVERHEAD || len > raw_len)
+	if (len < IG_PACKED_OVERHEAD + IG__COLUMNS_SIZES || raw_len < IG_PACKED_OVERHEAD ||
+	    len > raw_len + IG__COLUMNS_SIZES)
 		return bad(&d, 0);
 	d.n = ig__ld32(in + IG__PK_H_COUNT);
-	if (d.n > (len - IG_PACKED_OVERHEAD) / IG_PACKED_ENTRY)
+	if (d.n > (raw_len - IG_PACKED_OVERHEAD) / IG_PACKED_ENTRY ||
+	    d.n > (len - IG_PACKED_OVERHEAD - IG__COLUMNS_SIZES) / IG_PACKED_ENTRY)
 		return bad(&d, IG__PK_H_COUNT);
-	d.pool = IG_PACKED_HEADER + d.n * IG_PACKED_ENTRY;
+	size_t pool = IG_PACKED_HEADER + d.n * IG_PACKED_ENTRY, streams = pool + IG__COLUMNS_SIZES;
+	size_t left = len - IG_PACKED_TRAILER - streams;
+	uint32_t rows = ig__ld32(in + pool), cols = ig__ld32(in + pool + 4);
+	if (rows > left || cols > left - rows)
+		return bad(&d, pool);
+	d.pool = out + pool;
+	d.cursor = raw_len - IG_PACKED_TRAILER - pool;
+	d.rs = in + streams;
+	d.cs = d.end[0] = d.rs + rows;
+	d.vs = d.end[1] = d.cs + cols;
+	d.end[2] = in + len - IG_PACKED_TRAILER;
 	memcpy(out, in, IG_PACKED_HEADER);
-	undo_planes(&d);
-	int rc = size_streams(&d);
-	if (rc != 0)
-		return rc;
-	if (d.pool + d.rows + d.cols + d.vals + IG_PACKED_TRAILER != len)
-		return bad(&d, d.pool);
-	place(&d);
+	for (size_t i = 0; i < d.n; i++) {
+		int rc = decode_entry(&d, i, &l);
+		if (rc != 0)
+			return rc;
+	}
+	/* The strings fill the pool and use up every stream. */
+	if (d.cursor != 0 || d.rs != d.end[0] || d.cs != d.end[1] || d.vs != d.end[2])
+		return bad(&d, pool);
 	memcpy(out + raw_len - IG_PACKED_TRAILER, in + len - IG_PACKED_TRAILER, IG_PACKED_TRAILER);
 	return 0;
 }

@@ -179,7 +179,7 @@ static int compress_block(struct writer *w, size_t raw_len, size_t *out_len, uin
 {
 	int rc = grow(w, &w->zbuf, &w->zcap, ZSTD_compressBound(raw_len));
 	if (rc == 0)
-		rc = grow(w, &w->coded, &w->coded_cap, raw_len);
+		rc = grow(w, &w->coded, &w->coded_cap, raw_len + IG__COLUMNS_SIZES);
 	if (rc != 0)
 		return rc;
 	const uint8_t *src = w->block;

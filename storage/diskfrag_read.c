@@ -496,11 +496,12 @@ static int unzstd(ig__diskfrag_iter_t *it, uint32_t i, const uint8_t *frame,
 		  size_t stored_len, uint32_t raw_len, bool columns)
 {
 	unsigned long long content = ZSTD_getFrameContentSize(frame, stored_len);
-	if (raw_len > IG__DF_RAW_MAX || content > raw_len || (!columns && content != raw_len))
+	if (raw_len > IG__DF_RAW_MAX || content > raw_len + IG__COLUMNS_SIZES ||
+	    (!columns && content != raw_len))
 		return iter_fail(it, IG_ECORRUPT, i, "raw length %u does not match the zstd frame",
 				 raw_len);
 	if (grow(&it->raw, &it->raw_cap, raw_len) != 0 ||
-	    (columns && grow(&it->coded, &it->coded_cap, raw_len) != 0))
+	    (columns && grow(&it->coded, &it->coded_cap, raw_len + IG__COLUMNS_SIZES) != 0))
 		return iter_fail(it, IG_ENOMEM, i, "out of memory");
 	uint8_t *dst = columns ? it->coded : it->raw;
 	size_t want = (size_t)content;
@@ -554,8 +555,12 @@ static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 	}
 
 	size_t at = 0;
-	/* The block's trailer CRC covered these bytes (compressed or not). */
-	if (ig__packed_open_checked(packed, raw_len, &it->view, &at) != 0)
+	/* The block's trailer CRC covered these bytes (compressed or not); a
+	 * columnar block's entries were checked as it was decoded. */
+	rc = codec == IG__DF_CODEC_ZSTD_COLUMNS
+		     ? ig__packed_open_entries_checked(packed, raw_len, &it->view, &at)
+		     : ig__packed_open_checked(packed, raw_len, &it->view, &at);
+	if (rc != 0)
 		return iter_fail(it, IG_ECORRUPT, i, "packed block bad at byte %zu", at);
 	if (!ig_packed_is_sorted(&it->view) || ig_packed_count(&it->view) != b->cells)
 		return iter_fail(it, IG_ECORRUPT, i, "block is not sorted or holds %u cells, "

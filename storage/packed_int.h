@@ -88,4 +88,10 @@ static inline uint64_t ig__i2u64(int64_t v)
  *  check still runs, so crafted bytes are still refused. */
 int ig__packed_open_checked(const void *buf, size_t len, ig_packed_t *out, size_t *err_offset);
 
+/** ig__packed_open_checked for a block whose entries were checked as it was
+ *  built from untrusted bytes (ig__columns_decode checks each entry and the
+ *  key order as it rebuilds a block): only the header is checked here. */
+int ig__packed_open_entries_checked(const void *buf, size_t len, ig_packed_t *out,
+				    size_t *err_offset);
+
 #endif

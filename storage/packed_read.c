@@ -77,8 +77,8 @@ static int check_entry(const ig_packed_t *p, uint32_t i, size_t *err_offset)
 	return 0;
 }
 
-static int packed_open(const void *buf, size_t len, bool check_crc, ig_packed_t *out,
-		       size_t *err_offset)
+static int packed_open(const void *buf, size_t len, bool check_crc, bool check_entries,
+		       ig_packed_t *out, size_t *err_offset)
 {
 	const uint8_t *b = buf;
 	ig_packed_t p;
@@ -139,7 +139,7 @@ static int packed_open(const void *buf, size_t len, bool check_crc, ig_packed_t 
 	p.flags = b[IG__PK_H_FLAGS];
 
 	ig_cell_key_t prev, cur;
-	for (uint32_t i = 0; i < count; i++) {
+	for (uint32_t i = 0; check_entries && i < count; i++) {
 		int rc = check_entry(&p, i, err_offset);
 		if (rc != 0)
 			return rc;
@@ -201,10 +201,16 @@ int ig_packed_seek(const ig_packed_t *p, const ig_cell_key_t *key, uint32_t *ind
 
 int ig_packed_open(const void *buf, size_t len, ig_packed_t *out, size_t *err_offset)
 {
-	return packed_open(buf, len, true, out, err_offset);
+	return packed_open(buf, len, true, true, out, err_offset);
 }
 
 int ig__packed_open_checked(const void *buf, size_t len, ig_packed_t *out, size_t *err_offset)
 {
-	return packed_open(buf, len, false, out, err_offset);
+	return packed_open(buf, len, false, true, out, err_offset);
+}
+
+int ig__packed_open_entries_checked(const void *buf, size_t len, ig_packed_t *out,
+				    size_t *err_offset)
+{
+	return packed_open(buf, len, false, false, out, err_offset);
 }
