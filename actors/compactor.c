@@ -31,7 +31,7 @@ static uint64_t compact_table(ig_store_t *s, ig_table_t *t, bool full, int *rc)
 			atomic_store(&t->dirty, true);
 			(void)ig_tell(s->config_writer, IG__ST_MSG_DIRTY, NULL, 0, IG_NOREF);
 		}
-		ig__tablet_size(s, v[i], &z);
+		ig__tablet_size(s, t, v[i], &z);
 		debt += z.debt;
 		ig__tablet_unref(v[i]);
 	}

@@ -101,7 +101,7 @@ static void consider(ig_store_t *s, ig_table_t *t, ser_pick_t *p)
 		ig__tablet_size_t z;
 		double score;
 
-		ig__tablet_size(s, v[i], &z);
+		ig__tablet_size(s, t, v[i], &z);
 		p->mem += z.mem_bytes;
 		p->debt += z.debt;
 		if (z.replay_txn < p->min_replay)

@@ -315,7 +315,7 @@ static void add_table_stats(ig_store_t *s, ig_table_t *t, ig_store_stats_t *out)
 	for (size_t i = 0; i < n; i++) {
 		ig__tablet_size_t z;
 
-		ig__tablet_size(s, v[i], &z);
+		ig__tablet_size(s, t, v[i], &z);
 		out->memory_bytes += z.mem_bytes;
 		out->disk_bytes += z.disk_bytes;
 		out->disk_cells += z.disk_cells;

@@ -263,7 +263,7 @@ typedef struct ig__tablet_size {
 	uint64_t debt;              /* compaction debt of its chains, bytes */
 } ig__tablet_size_t;
 
-void ig__tablet_size(ig_store_t *s, ig__tablet_t *t, ig__tablet_size_t *out);
+void ig__tablet_size(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, ig__tablet_size_t *out);
 
 /** Writes every memory fragment of tablet t to disk, oldest first (sealing
  *  the active ones first), and swaps the files in. The caller then marks

@@ -104,24 +104,53 @@ static ig__tier_opts_t tier_opts(const ig_store_t *s)
 				 .max_merge = s->o.compact_max_merge};
 }
 
-static uint64_t chain_debt(ig_store_t *s, const ig__chain_t *c)
+/* The sorted runs of c's disk suffix [at, c->n) (ig__sorted_runs): their
+ * sizes, and how many links each holds. A group with a purge policy keeps
+ * every file a run of its own: its merges are what drop old versions, so
+ * a sequential load's files must still climb the tiers. Returns the run
+ * count, 0 when there is none or no memory. Ownership: the caller frees
+ * both arrays. */
+static size_t suffix_runs(const ig__chain_t *c, size_t at, const ig_group_config_t *gc,
+			  uint64_t **sizes, size_t **counts)
 {
-	size_t at = disk_suffix(c), n = c->n - at;
-	uint64_t *sizes = malloc((n ? n : 1) * sizeof *sizes), debt = 0;
-	ig__tier_opts_t to = tier_opts(s);
-	size_t merges;
+	bool purges = gc->max_history || gc->max_age;
+	size_t n = c->n - at, runs = 0;
+	ig__row_span_t *spans = calloc(n ? n : 1, sizeof *spans);
 
-	if (!sizes)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		sizes[i] = link_bytes(&c->e[at + i], NULL);
-	if (ig__compact_debt(sizes, n, &to, &debt, &merges) != 0)
+	*sizes = calloc(n ? n : 1, sizeof **sizes);
+	*counts = calloc(n ? n : 1, sizeof **counts);
+	if (spans && *sizes && *counts && n) {
+		for (size_t i = 0; i < n; i++) {
+			ig_cell_key_t first, last;
+
+			if (!purges &&
+			    ig__diskfrag_bounds(c->e[at + i].frag->disk, &first, &last) == 0)
+				spans[i] = (ig__row_span_t){first.row, last.row, first.row_len,
+							    last.row_len};
+		}
+		runs = ig__sorted_runs(spans, n, *counts);
+		for (size_t r = 0, i = at; r < runs; r++)
+			for (size_t k = 0; k < (*counts)[r]; k++)
+				(*sizes)[r] += link_bytes(&c->e[i++], NULL);
+	}
+	free(spans);
+	return runs;
+}
+
+static uint64_t chain_debt(ig_store_t *s, const ig__chain_t *c, const ig_group_config_t *gc)
+{
+	uint64_t *sizes, debt = 0;
+	size_t *counts, runs = suffix_runs(c, disk_suffix(c), gc, &sizes, &counts);
+	ig__tier_opts_t to = tier_opts(s);
+
+	if (runs && ig__compact_debt(sizes, runs, &to, &debt, NULL) != 0)
 		debt = 0;
 	free(sizes);
+	free(counts);
 	return debt;
 }
 
-void ig__tablet_size(ig_store_t *s, ig__tablet_t *t, ig__tablet_size_t *out)
+void ig__tablet_size(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, ig__tablet_size_t *out)
 {
 	ig__tablet_view_t *v = ig__tablet_pin(t);
 
@@ -145,7 +174,7 @@ void ig__tablet_size(ig_store_t *s, ig__tablet_t *t, ig__tablet_size_t *out)
 					out->replay_txn = lo - 1;
 			}
 		}
-		out->debt += chain_debt(s, c);
+		out->debt += chain_debt(s, c, ig_schema_group(tbl->schema, g));
 	}
 	ig__tablet_unpin(v);
 }
@@ -254,29 +283,37 @@ int ig__tablet_flush(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, char *why,
 
 /* ---- compaction -------------------------------------------------------------------- */
 
-/* Picks a run among the disk suffix [at, c->n): the whole suffix when full,
- * else the size-tiered choice. Returns 1 with the run, 0 for none. */
-static int pick_run(ig_store_t *s, const ig__chain_t *c, bool full, size_t *first,
-		    size_t *count)
+/* Picks links among the disk suffix [at, c->n) to merge: the whole suffix
+ * when full, else the size-tiered choice among its sorted runs. Returns 1
+ * with the links, 0 for none. */
+static int pick_run(ig_store_t *s, const ig__chain_t *c, const ig_group_config_t *gc, bool full,
+		    size_t *first, size_t *count)
 {
-	size_t at = disk_suffix(c), n = c->n - at;
+	size_t at = disk_suffix(c), n = c->n - at, *counts, runs, r0, nr;
 	uint64_t *sizes;
 	ig__tier_opts_t to = tier_opts(s);
-	int rc;
+	int rc = 0;
 
 	if (full) {
 		*first = at;
 		*count = n;
 		return n > 0;
 	}
-	if (n < 2 || !(sizes = malloc(n * sizeof *sizes)))
+	if (n < 2)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		sizes[i] = link_bytes(&c->e[at + i], NULL);
-	rc = ig__compact_pick(sizes, n, &to, first, count);
+	runs = suffix_runs(c, at, gc, &sizes, &counts);
+	if (runs && ig__compact_pick(sizes, runs, &to, &r0, &nr) == 1) {
+		*first = at;
+		for (size_t r = 0; r < r0; r++)
+			*first += counts[r];
+		*count = 0;
+		for (size_t r = r0; r < r0 + nr; r++)
+			*count += counts[r];
+		rc = 1;
+	}
 	free(sizes);
-	*first += at;
-	return rc > 0;
+	free(counts);
+	return rc;
 }
 
 static int compact_group(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, size_t g, bool full,
@@ -290,7 +327,7 @@ static int compact_group(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, size_t
 	uint64_t written = 0;
 	int rc = 0;
 
-	if (pick_run(s, &v->g[g], full, &first, &count)) {
+	if (pick_run(s, &v->g[g], gc, full, &first, &count)) {
 		rc = rewrite_run(s, t, v, g, first, count, &o, &written, why, why_len);
 		if (rc == 0) {
 			(*did)++;
@@ -386,7 +423,7 @@ static int do_join(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, bool *change
 	ig__tablet_range(t, &first, &fl, &last, &ll);
 	if (ll == 0 || ig__range_map_find(tbl->map, last, ll, &r) != 0)
 		return 0;
-	ig__tablet_size(s, r, &rz);
+	ig__tablet_size(s, tbl, r, &rz);
 	ig__tablet_unref(r);
 	if (rz.disk_bytes + rz.mem_bytes >= s->o.join_bytes)
 		return 0;
@@ -411,7 +448,7 @@ int ig__tablet_rebalance(ig_store_t *s, ig_table_t *tbl, ig__tablet_t *t, bool *
 	*changed = false;
 	if (tbl->id == IG__META_TABLE) /* META stays one tablet: the root names it */
 		return 0;
-	ig__tablet_size(s, t, &z);
+	ig__tablet_size(s, tbl, t, &z);
 	/* Split on disk bytes alone: a memory fragment a split left shared
 	 * counts whole in both halves, which would split them again. */
 	if (z.disk_bytes > s->o.split_bytes)

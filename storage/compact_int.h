@@ -108,6 +108,22 @@ typedef struct ig__tier_opts {
 int ig__compact_pick(const uint64_t *sizes, size_t n, const ig__tier_opts_t *o,
 		     size_t *first, size_t *count);
 
+/** A disk link's rows, [first, last] inclusive; first NULL when unknown
+ *  (an empty file), which keeps the link in a run of its own. */
+typedef struct ig__row_span {
+	const void *first, *last;
+	uint32_t first_len, last_len;
+} ig__row_span_t;
+
+/** Groups a chain's links spans[0..n) (newest first) into sorted runs:
+ *  maximal stretches of adjacent links whose row spans are pairwise
+ *  disjoint. Such links share no key, so their order does not matter and
+ *  merging them would only concatenate them: the policy sizes and merges
+ *  whole runs, and a sequential load's flushes, each past the last, form
+ *  one run that is never rewritten (RocksDB's "trivial move"). Writes the
+ *  links of each run to counts (room for n) and returns the run count. */
+size_t ig__sorted_runs(const ig__row_span_t *spans, size_t n, size_t *counts);
+
 /** The compaction debt of a chain: the bytes the policy would still
  *  rewrite (and the merges it would make) before it has nothing to pick,
  *  taking a merge's output as the sum of its inputs. Doing the policy's

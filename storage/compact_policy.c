@@ -19,6 +19,14 @@
  * (min_merge - 1) x (1 + log_min_merge(T / S)) fragments — logarithmic in
  * the data, which keeps the merge's linear pick cheap.
  *
+ * Sorted runs. The sizes the policy sees are those of sorted runs, not of
+ * single fragments (ig__sorted_runs): adjacent fragments with disjoint
+ * rows count as one. Merging them would copy bytes without combining a
+ * single key, so a sequential load, whose every flush lies past the last,
+ * is written once and never compacted; an overlapping flush starts a new
+ * run and the tiers work as above. Reads pay nothing for it: a point read
+ * skips a fragment whose rows do not hold its row before the bloom filter.
+ *
  * Debt. ig__compact_debt replays the policy on a copy of the sizes and
  * sums the bytes it would rewrite before it has nothing left to pick: the
  * backlog that grows when compaction falls behind ingestion and shrinks by
@@ -27,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cell_int.h"
 #include "compact_int.h"
 
 static bool opts_valid(const ig__tier_opts_t *o)
@@ -122,4 +131,51 @@ int ig__compact_debt(const uint64_t *sizes, size_t n, const ig__tier_opts_t *o,
 	if (out_merges)
 		*out_merges = merges;
 	return 0;
+}
+
+/* ---- sorted runs ------------------------------------------------------------------ */
+
+static bool span_below(const ig__row_span_t *a, const ig__row_span_t *b)
+{
+	return ig__bytes_cmp(a->last, a->last_len, b->first, b->first_len) < 0;
+}
+
+static bool disjoint(const ig__row_span_t *a, const ig__row_span_t *b)
+{
+	return span_below(a, b) || span_below(b, a);
+}
+
+/* Whether spans[k] is disjoint from every span of the run [from, k). The
+ * run's lowest and highest rows decide most cases at once: a sequential
+ * load's next span lies above them all. */
+static bool joins_run(const ig__row_span_t *spans, size_t from, size_t k, size_t lo, size_t hi)
+{
+	if (span_below(&spans[k], &spans[lo]) || span_below(&spans[hi], &spans[k]))
+		return true;
+	for (size_t j = from; j < k; j++)
+		if (!disjoint(&spans[j], &spans[k]))
+			return false;
+	return true;
+}
+
+size_t ig__sorted_runs(const ig__row_span_t *spans, size_t n, size_t *counts)
+{
+	size_t runs = 0, from = 0, lo = 0, hi = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		bool known = spans[k].first != NULL;
+
+		if (k > from && known && spans[from].first != NULL &&
+		    joins_run(spans, from, k, lo, hi)) {
+			if (span_below(&spans[k], &spans[lo]))
+				lo = k;
+			if (span_below(&spans[hi], &spans[k]))
+				hi = k;
+			counts[runs - 1]++;
+			continue;
+		}
+		counts[runs++] = 1;
+		from = lo = hi = k;
+	}
+	return runs;
 }

@@ -422,7 +422,12 @@ int ig__diskfrag_bounds(const ig__diskfrag_t *df, ig_cell_key_t *first, ig_cell_
 
 bool ig__diskfrag_may_contain(const ig__diskfrag_t *df, const void *row, size_t row_len)
 {
-	return df->nblocks > 0 && ig__bloom_may_contain(&df->bloom, row, row_len);
+	/* The file's rows first: a chain of a sequential load's flushes (never
+	 * merged, compact_policy.c) then costs one comparison per file. */
+	return df->nblocks > 0 &&
+	       ig__bytes_cmp(row, row_len, df->blocks[0].first.row, df->blocks[0].first.row_len) >= 0 &&
+	       ig__bytes_cmp(row, row_len, df->last.row, df->last.row_len) <= 0 &&
+	       ig__bloom_may_contain(&df->bloom, row, row_len);
 }
 
 /* ---- cursors ------------------------------------------------------------ */

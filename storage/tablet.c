@@ -549,6 +549,21 @@ static void seal_all_locked(ig__tablet_t *t)
 	}
 }
 
+/* Whether a disk link has no row in [lo, hi) (NULL: unbounded). A split
+ * leaves such a link out of that side: a never-merged run of sequential
+ * flushes (compact_policy.c) then divides between the halves instead of
+ * doubling. */
+static bool outside(const ig__chain_entry_t *e, const void *lo, uint32_t lo_len, const void *hi,
+		    uint32_t hi_len)
+{
+	ig_cell_key_t first, last;
+
+	if (e->frag->kind != IG__FRAG_DISK || ig__diskfrag_bounds(e->frag->disk, &first, &last) != 0)
+		return false;
+	return (lo != NULL && ig__bytes_cmp(last.row, last.row_len, lo, lo_len) < 0) ||
+	       (hi != NULL && ig__bytes_cmp(first.row, first.row_len, hi, hi_len) >= 0);
+}
+
 /* Appends src's links to dst's chains, clipped to [lo, hi). */
 static int copy_links(ig__tablet_view_t *dst, const ig__tablet_view_t *src, const void *lo,
 		      uint32_t lo_len, const void *hi, uint32_t hi_len)
@@ -561,6 +576,8 @@ static int copy_links(ig__tablet_view_t *dst, const ig__tablet_view_t *src, cons
 			return IG_ENOMEM;
 		d->e = ne;
 		for (size_t i = 0; i < s->n; i++) {
+			if (outside(&s->e[i], lo, lo_len, hi, hi_len))
+				continue;
 			int rc = entry_copy(&d->e[d->n], &s->e[i], lo, lo_len, hi, hi_len);
 			if (rc < 0)
 				return rc;

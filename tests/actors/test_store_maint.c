@@ -579,6 +579,14 @@ static void test_compact_max_age(void **state)
 
 /* ---- the size-tiered policy, its debt and write amplification ----------------------- */
 
+/* Row i of n in scattered order: each flush of a run of i then spans the
+ * table's rows and overlaps the others, so the tiers (not the sorted runs
+ * a sequential load makes) are what these tests exercise. */
+static uint64_t perm_rows(uint64_t i, uint64_t n)
+{
+	return (i * 7919) % n; /* 7919 is prime and does not divide n */
+}
+
 static void test_tiered_debt_exposed_and_paid(void **state)
 {
 	ig_store_options_t o = {.manual = true, .memory_budget = 4 * MiB};
@@ -594,7 +602,7 @@ static void test_tiered_debt_exposed_and_paid(void **state)
 	su_create_table(s, "t");
 	t = su_table(s, "t");
 	for (int f = 0; f < 8; f++) {
-		put_rows(t, (uint64_t)f * 200, 200, 100, 1, 9, 0);
+		put_rows_perm(t, (uint64_t)f * 200, 200, 100, 1, 9, 32, 0, perm_rows, 1600);
 		assert_int_equal(ig_store_flush(s, t), 0);
 	}
 	a = stats(s);
@@ -650,7 +658,7 @@ static void test_tiered_bounds_fragments(void **state)
 	su_create_table(s, "t");
 	t = su_table(s, "t");
 	for (uint64_t i = 0; i < rows; i += per) {
-		put_rows(t, i, per, vlen, 1, 11, 0);
+		put_rows_perm(t, i, per, vlen, 1, 11, 32, 0, perm_rows, rows);
 		if ((i / per) % 8 == 0) {
 			st = stats(s);
 			if (st.fragments > max_frags)
@@ -767,11 +775,6 @@ static size_t check_tablets_balanced(ig_table_t *t, uint64_t ratio)
 	return n;
 }
 
-static uint64_t perm_rows(uint64_t i, uint64_t n)
-{
-	return (i * 7919) % n; /* 7919 is prime and does not divide n */
-}
-
 static bool keep_twentieth(uint64_t i)
 {
 	return i % 20 == 0;
@@ -821,6 +824,76 @@ static uint64_t grow_until_split(const char *dir)
 
 /* A growing table splits at median rows (each tablet gets a fair share),
  * and the tablets and their content survive a reopen. */
+/* Flushes of a sequential load lie each past the last: they form one
+ * sorted run the Compactor never rewrites (no debt), reads still find
+ * every row, and splits hand each half only the files holding its rows. */
+static void test_sequential_flushes_stay(void **state)
+{
+	ig_store_options_t o = {.manual = true};
+	ig_store_stats_t st;
+	char dir[64], *want, *got;
+	ig_store_t *s;
+	ig_table_t *t;
+	size_t files;
+
+	(void)state;
+	su_make_dir(dir, sizeof dir);
+	s = su_open(dir, &o);
+	su_create_table(s, "t");
+	t = su_table(s, "t");
+	for (int f = 0; f < 8; f++) {
+		put_rows(t, (uint64_t)f * 300, 300, 200, 1, 17, 0);
+		assert_int_equal(ig_store_flush(s, t), 0);
+	}
+	st = stats(s);
+	assert_int_equal(st.fragments, 8);
+	assert_int_equal(st.compaction_debt, 0);
+	want = expect_dump(0, 2400, 200, 17, NULL);
+	got = su_dump(t);
+	assert_string_equal(want, got);
+	free(got);
+	/* An overlapping flush starts a run of its own; four of them merge. */
+	for (int f = 0; f < 4; f++) {
+		put_rows(t, 0, 2400, 200, 1, 17, 0);
+		assert_int_equal(ig_store_flush(s, t), 0);
+	}
+	assert_true(stats(s).compaction_debt > 0);
+	ig_table_release(t);
+	assert_int_equal(ig_store_close(s), 0);
+	su_remove_dir(dir);
+
+	/* Automatic: a sequential load grows, flushes and splits. */
+	o = split_opts();
+	su_make_dir(dir, sizeof dir);
+	s = su_open(dir, &o);
+	su_create_table(s, "t");
+	t = su_table(s, "t");
+	put_rows(t, 0, SPLIT_ROWS, SPLIT_VLEN, 1, 13, 0);
+	assert_int_equal(ig_store_flush(s, t), 0);
+	ig_table_release(t);
+	assert_int_equal(ig_store_close(s), 0);
+	s = su_open(dir, &o);
+	t = su_table(s, "t");
+	st = stats(s);
+	files = su_count_files(dir, "frags", ".igf");
+	print_message("sequential: %" PRIu64 " tablets, %" PRIu64 " links to %zu files, %" PRIu64
+		      " compactions\n", st.tablets, st.fragments, files, st.compactions);
+	assert_true(st.tablets >= 2);
+	/* A file is shared only by the tablets its rows span: a link or two
+	 * more per tablet boundary, not every file in every tablet (114 links
+	 * to 25 files when splits copied them all). */
+	assert_true(st.fragments <= files + 2 * st.tablets);
+	free(want);
+	want = expect_dump(0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
+	got = su_dump(t);
+	assert_string_equal(want, got);
+	free(want);
+	free(got);
+	ig_table_release(t);
+	assert_int_equal(ig_store_close(s), 0);
+	su_remove_dir(dir);
+}
+
 static void test_split_at_median(void **state)
 {
 	ig_store_options_t o = split_opts();
@@ -1243,7 +1316,7 @@ static void test_throttle_debt(void **state)
 	create_g(s, "t", 0, 0, 19);
 	t = su_table(s, "t");
 	for (uint64_t i = 0; i < rows; i += per) {
-		put_rows(t, i, per, vlen, 1, 37, 0);
+		put_rows_perm(t, i, per, vlen, 1, 37, 32, 0, perm_rows, rows);
 		if ((i / per) % 4 == 3)
 			assert_int_equal(ig_store_flush(s, t), 0);
 		st = stats(s);
@@ -1815,6 +1888,7 @@ int main(void)
 		cmocka_unit_test(test_tiered_debt_exposed_and_paid),
 		cmocka_unit_test(test_tiered_bounds_fragments),
 		cmocka_unit_test(test_split_at_median),
+		cmocka_unit_test(test_sequential_flushes_stay),
 		cmocka_unit_test(test_join_small_neighbours),
 		cmocka_unit_test(test_gc_files_and_segments),
 		cmocka_unit_test(test_compact_empties_log),

@@ -387,6 +387,52 @@ static size_t merge_sizes(uint64_t *s, size_t n, size_t first, size_t count, uin
 	return n - (count - 1);
 }
 
+/* Spans from "lo-hi" strings of rows; "" for an unknown (empty) file. */
+static size_t runs_of(const char *const *def, size_t n, size_t *counts)
+{
+	ig__row_span_t sp[16];
+
+	for (size_t i = 0; i < n; i++) {
+		const char *dash = strchr(def[i], '-');
+
+		sp[i] = dash ? (ig__row_span_t){def[i], dash + 1, (uint32_t)(dash - def[i]),
+						(uint32_t)strlen(dash + 1)}
+			     : (ig__row_span_t){0};
+	}
+	return ig__sorted_runs(sp, n, counts);
+}
+
+static void test_sorted_runs(void **state)
+{
+	(void)state;
+	size_t c[16];
+	/* A sequential load, newest (highest) first: one run. */
+	const char *seq[] = {"k-l", "g-h", "c-d", "a-b"};
+	assert_int_equal(runs_of(seq, 4, c), 1);
+	assert_int_equal(c[0], 4);
+	/* Overlapping flushes: each its own run. */
+	const char *ovl[] = {"a-m", "b-n", "c-o"};
+	assert_int_equal(runs_of(ovl, 3, c), 3);
+	/* A file in a gap of the run joins it; one touching a member's row
+	 * (the same row in two files) does not. */
+	const char *gap[] = {"a-b", "e-f", "c-d", "d-e"};
+	assert_int_equal(runs_of(gap, 4, c), 2);
+	assert_int_equal(c[0], 3);
+	assert_int_equal(c[1], 1);
+	/* An empty file breaks a run and stands alone. */
+	const char *emp[] = {"a-b", "", "c-d", "e-f"};
+	assert_int_equal(runs_of(emp, 4, c), 3);
+	assert_int_equal(c[0], 1);
+	assert_int_equal(c[1], 1);
+	assert_int_equal(c[2], 2);
+	/* Rows compare bytewise, shorter first. */
+	const char *pre[] = {"ab-abz", "a-aa"};
+	assert_int_equal(runs_of(pre, 2, c), 1);
+	const char *pre2[] = {"aa-ab", "a-aa"};
+	assert_int_equal(runs_of(pre2, 2, c), 2);
+	assert_int_equal(runs_of(seq, 0, c), 0);
+}
+
 static void test_debt(void **state)
 {
 	(void)state;
@@ -551,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_partial_purge_then_full),
 		cmocka_unit_test(test_compact_rejects),
 		cmocka_unit_test(test_pick),
+		cmocka_unit_test(test_sorted_runs),
 		cmocka_unit_test(test_debt),
 		cmocka_unit_test(test_sustained_load),
 		cmocka_unit_test(test_sustained_real),
