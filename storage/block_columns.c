@@ -162,6 +162,7 @@ typedef struct dec {
 	const uint8_t *in;
 	uint8_t *out, *pool;       /* out's pool */
 	size_t n;
+	const uint8_t *plane[WORDS];          /* word k of entry 0 */
 	const uint8_t *rs, *cs, *vs, *end[3]; /* the streams: next byte, ends */
 	size_t cursor;             /* pool offset of the last strings placed */
 	size_t *err;
@@ -175,7 +176,7 @@ static int bad(dec_t *d, size_t at)
 
 static uint32_t word(const dec_t *d, size_t k, size_t i)
 {
-	return ig__ld32(d->in + plane_at(d->n, k, i));
+	return ig__ld32(d->plane[k] + 4 * i);
 }
 
 /* What ig_packed_open checks of an entry but its offsets (the decoder
@@ -292,7 +293,8 @@ static int decode_entry(dec_t *d, size_t i, entry_t *l)
 		return rc;
 	uint8_t *o = d->out + IG_PACKED_HEADER + i * IG_PACKED_ENTRY;
 	for (size_t k = 0; k < WORDS; k++)
-		memcpy(o + 4 * k, d->in + plane_at(d->n, k, i), 4);
+		if (k < W_ROW || k > W_VAL)
+			memcpy(o + 4 * k, d->plane[k] + 4 * i, 4);
 	ig__st32(o + IG__PK_E_ROW_OFF, e.row_off);
 	ig__st32(o + IG__PK_E_COL_OFF, e.col_off);
 	ig__st32(o + IG__PK_E_VAL_OFF, e.val_off);
@@ -324,6 +326,8 @@ int ig__columns_decode(const uint8_t *in, size_t len, uint8_t *out, size_t raw_l
 	d.cs = d.end[0] = d.rs + rows;
 	d.vs = d.end[1] = d.cs + cols;
 	d.end[2] = in + len - IG_PACKED_TRAILER;
+	for (size_t k = 0; k < WORDS; k++)
+		d.plane[k] = in + plane_at(d.n, k, 0);
 	memcpy(out, in, IG_PACKED_HEADER);
 	for (size_t i = 0; i < d.n; i++) {
 		int rc = decode_entry(&d, i, &l);
