@@ -292,9 +292,12 @@ static int decode_entry(dec_t *d, size_t i, entry_t *l)
 	if (rc != 0)
 		return rc;
 	uint8_t *o = d->out + IG_PACKED_HEADER + i * IG_PACKED_ENTRY;
-	for (size_t k = 0; k < WORDS; k++)
-		if (k < W_ROW || k > W_VAL)
-			memcpy(o + 4 * k, d->plane[k] + 4 * i, 4);
+	/* The words kept as they are (the timestamp, lengths, kind). */
+	memcpy(o, d->plane[0] + 4 * i, 4);
+	memcpy(o + 4, d->plane[1] + 4 * i, 4);
+	memcpy(o + 20, d->plane[5] + 4 * i, 4);
+	memcpy(o + 24, d->plane[6] + 4 * i, 4);
+	memcpy(o + 28, d->plane[7] + 4 * i, 4);
 	ig__st32(o + IG__PK_E_ROW_OFF, e.row_off);
 	ig__st32(o + IG__PK_E_COL_OFF, e.col_off);
 	ig__st32(o + IG__PK_E_VAL_OFF, e.val_off);

@@ -32,16 +32,31 @@
 
 #define IG__PK_FLAGS_KNOWN IG_PACKED_SORTED
 
-/* Byte-by-byte so the code is endian- and alignment-neutral; compilers
- * turn these into one load plus a bswap. */
+/* Big-endian fields at any alignment: memcpy plus a byte swap on a
+ * little-endian host, which compilers make one load or store and a bswap
+ * (the byte-by-byte form was not merged for stores). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define IG__BE16(v) __builtin_bswap16(v)
+#define IG__BE32(v) __builtin_bswap32(v)
+#else
+#define IG__BE16(v) (v)
+#define IG__BE32(v) (v)
+#endif
+
 static inline uint16_t ig__ld16(const uint8_t *p)
 {
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return IG__BE16(v);
 }
 
 static inline uint32_t ig__ld32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return IG__BE32(v);
 }
 
 static inline uint64_t ig__ld64(const uint8_t *p)
@@ -51,16 +66,14 @@ static inline uint64_t ig__ld64(const uint8_t *p)
 
 static inline void ig__st16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	v = IG__BE16(v);
+	memcpy(p, &v, sizeof v);
 }
 
 static inline void ig__st32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	v = IG__BE32(v);
+	memcpy(p, &v, sizeof v);
 }
 
 static inline void ig__st64(uint8_t *p, uint64_t v)
