@@ -480,7 +480,6 @@ static ZSTD_DCtx *thread_dctx(void)
 	return d;
 }
 
-/* Reads, checks and opens block i into it->view. */
 /* Grows an iterator buffer to n bytes. */
 static int grow(uint8_t **buf, size_t *cap, size_t n)
 {
@@ -522,6 +521,7 @@ static int unzstd(ig__diskfrag_iter_t *it, uint32_t i, const uint8_t *frame,
 	return 0;
 }
 
+/* Reads, checks and opens block i into it->view. */
 static int load_block(ig__diskfrag_iter_t *it, uint32_t i)
 {
 	const ig__diskfrag_t *df = it->df;
