@@ -65,6 +65,7 @@ typedef struct opts {
 	bool keep;              /* keep the databases at the end */
 	double settle_timeout;  /* seconds */
 	uint64_t seed;
+	unsigned rounds;        /* rounds of reads and synced writes, engines alternating */
 	unsigned sync_probes;   /* fdatasync samples */
 	uint64_t probe_bytes;   /* sequential-write probe */
 	bench_settings_t set;
@@ -82,6 +83,8 @@ static void usage(FILE *f)
 		"  --sync-seconds S     seconds of synced single writes per writer count (default 5)\n"
 		"  --writers LIST       writer counts (default 1,4,16)\n"
 		"  --engines LIST       engines to run (default ingot,rocksdb)\n"
+		"  --rounds N           rounds of reads and synced writes, the engines taking\n"
+		"                       turns in alternating order (default 2)\n"
 		"  --no-drop-caches     do not drop the page cache before the reads\n"
 		"  --keep               keep the databases\n"
 		"  --settle-timeout S   longest wait for compaction to settle (default 900)\n"
@@ -115,6 +118,7 @@ static void parse_args(int argc, char **argv, opts_t *o)
 		.drop_caches = true,
 		.settle_timeout = 900,
 		.seed = 42,
+		.rounds = 2,
 		.sync_probes = 1000,
 		.probe_bytes = 256u << 20,
 		.set = {.zstd_level = 3,
@@ -163,6 +167,10 @@ static void parse_args(int argc, char **argv, opts_t *o)
 			o->settle_timeout = (double)parse_u64(v, a);
 		} else if (ARG("--seed")) {
 			o->seed = parse_u64(v, a);
+		} else if (ARG("--rounds")) {
+			o->rounds = (unsigned)parse_u64(v, a);
+			if (o->rounds == 0)
+				o->rounds = 1;
 		} else if (ARG("--zstd-level")) {
 			o->set.zstd_level = (int)parse_u64(v, a);
 		} else if (ARG("--block-size")) {
@@ -372,6 +380,44 @@ typedef struct load_res {
 	char info[512];
 } load_res_t;
 
+/* One measure's latencies and time, over all its rounds. */
+typedef struct samples {
+	double *lat;
+	size_t n, cap;
+	double secs;
+} samples_t;
+
+static void samples_add(samples_t *s, const double *lat, size_t n, double secs)
+{
+	if (s->n + n > s->cap) {
+		size_t cap = s->n + n;
+		double *p = realloc(s->lat, (cap ? cap : 1) * sizeof *p);
+		if (!p) {
+			fprintf(stderr, "out of memory\n");
+			exit(1);
+		}
+		s->lat = p;
+		s->cap = cap;
+	}
+	memcpy(s->lat + s->n, lat, n * sizeof *lat);
+	s->n += n;
+	s->secs += secs;
+}
+
+/* The rate over all rounds and p50, p99 and max in microseconds; frees
+ * the samples. */
+static double samples_finish(samples_t *s, double us[3])
+{
+	double rate = s->secs > 0 ? (double)s->n / s->secs : 0;
+	qsort(s->lat, s->n, sizeof *s->lat, cmp_double);
+	us[0] = pct(s->lat, s->n, 50) * 1e6;
+	us[1] = pct(s->lat, s->n, 99) * 1e6;
+	us[2] = pct(s->lat, s->n, 100) * 1e6;
+	free(s->lat);
+	*s = (samples_t){0};
+	return rate;
+}
+
 typedef struct eng_res {
 	const bench_engine_t *eng;
 	bool failed;
@@ -379,12 +425,14 @@ typedef struct eng_res {
 	load_res_t seq, rnd;
 	double open_s;        /* reopen before the reads */
 	bool reads_ok;
+	samples_t reads;      /* every round's */
 	double reads_per_s, read_lat[3]; /* us: p50 p99 max */
 	uint64_t read_bad;
 	bool scan_ok;
 	double scan_cells_per_s, scan_s;
 	uint64_t scan_cells, hash;
 	bool sync_ok[MAX_WRITERS];
+	samples_t sync[MAX_WRITERS];
 	double sync_rate[MAX_WRITERS], sync_lat[MAX_WRITERS][3]; /* us: p50 p99 max */
 	bool compact_ok;
 	double compact_s;
@@ -566,17 +614,15 @@ static void phase_reads(eng_res_t *r, void *db)
 	}
 	double total = now_s() - t_start;
 	r->reads_ok = r->read_bad == 0;
-	r->reads_per_s = (double)O->reads / total;
 	qsort(lat, O->reads, sizeof *lat, cmp_double);
-	r->read_lat[0] = pct(lat, O->reads, 50) * 1e6;
-	r->read_lat[1] = pct(lat, O->reads, 99) * 1e6;
-	r->read_lat[2] = pct(lat, O->reads, 100) * 1e6;
-	free(lat);
 	printf("  %-8s random reads: %.0f reads/s (%.1f s), latency us p50 %.1f p99 %.1f max %.0f, "
 	       "%llu wrong\n",
-	       r->eng->name, r->reads_per_s, total, r->read_lat[0], r->read_lat[1], r->read_lat[2],
+	       r->eng->name, (double)O->reads / total, total, pct(lat, O->reads, 50) * 1e6,
+	       pct(lat, O->reads, 99) * 1e6, pct(lat, O->reads, 100) * 1e6,
 	       (unsigned long long)r->read_bad);
 	fflush(stdout);
+	samples_add(&r->reads, lat, O->reads, total);
+	free(lat);
 }
 
 typedef struct scan_state {
@@ -695,21 +741,100 @@ static void phase_sync(eng_res_t *r, void *db, unsigned wi)
 				all[k++] = w[i].lat[j];
 		qsort(all, total, sizeof *all, cmp_double);
 		r->sync_ok[wi] = true;
-		r->sync_rate[wi] = (double)total / dt;
-		r->sync_lat[wi][0] = pct(all, total, 50) * 1e6;
-		r->sync_lat[wi][1] = pct(all, total, 99) * 1e6;
-		r->sync_lat[wi][2] = pct(all, total, 100) * 1e6;
-		free(all);
 		printf("  %-8s synced writes, %2u writers: %.0f commits/s (%zu in %.1f s), latency us "
 		       "p50 %.0f p99 %.0f max %.0f\n",
-		       r->eng->name, nw, r->sync_rate[wi], total, dt, r->sync_lat[wi][0],
-		       r->sync_lat[wi][1], r->sync_lat[wi][2]);
+		       r->eng->name, nw, (double)total / dt, total, dt, pct(all, total, 50) * 1e6,
+		       pct(all, total, 99) * 1e6, pct(all, total, 100) * 1e6);
 		fflush(stdout);
+		samples_add(&r->sync[wi], all, total, dt);
+		free(all);
 	}
 	for (unsigned i = 0; i < nw; i++)
 		free(w[i].lat);
 	free(w);
 	free(th);
+}
+
+/* ---- reopen, rounds, compaction -------------------------------------------------- */
+
+static bool drop_cache_before_reads(bool *cold)
+{
+	if (O->drop_caches && !drop_page_cache()) {
+		if (*cold)
+			printf("  (cannot drop the page cache, not root: reads are WARM)\n");
+		*cold = false;
+	}
+	return *cold;
+}
+
+/* Reopens the random load's database (after dropping the page cache). */
+static void reopen(eng_res_t *r, void **db, bool *cold)
+{
+	bench_err_t err;
+	char path[4096];
+
+	*db = NULL;
+	if (r->failed || !r->rnd.ok)
+		return;
+	db_path(path, sizeof path, r->eng->name, "rnd");
+	drop_cache_before_reads(cold);
+	double t0 = now_s();
+	if (r->eng->open(path, &O->set, db, &err) != 0) {
+		failed(r, "reopen", &err);
+		*db = NULL;
+		return;
+	}
+	r->open_s = now_s() - t0;
+	printf("  %-8s reopened in %.2f s\n", r->eng->name, r->open_s);
+}
+
+static void finish_reads(eng_res_t *r)
+{
+	r->reads_per_s = samples_finish(&r->reads, r->read_lat);
+	printf("  %-8s random reads, all rounds: %.0f reads/s, latency us p50 %.1f p99 %.1f max "
+	       "%.0f\n", r->eng->name, r->reads_per_s, r->read_lat[0], r->read_lat[1],
+	       r->read_lat[2]);
+}
+
+static void finish_syncs(eng_res_t *r)
+{
+	for (unsigned w = 0; w < O->nwriters; w++) {
+		if (!r->sync_ok[w] || r->failed)
+			continue;
+		r->sync_rate[w] = samples_finish(&r->sync[w], r->sync_lat[w]);
+		printf("  %-8s synced writes, %2u writers, all rounds: %.0f commits/s, latency us "
+		       "p50 %.0f p99 %.0f max %.0f\n", r->eng->name, O->writers[w], r->sync_rate[w],
+		       r->sync_lat[w][0], r->sync_lat[w][1], r->sync_lat[w][2]);
+	}
+}
+
+/* Compacts fully, closes, measures the disk, and removes the database. */
+static void compact_and_close(eng_res_t *r, void *db)
+{
+	bench_err_t err;
+	char path[4096];
+
+	db_path(path, sizeof path, r->eng->name, "rnd");
+	if (!r->failed) {
+		double t0 = now_s();
+		if (r->eng->compact(db, &err) != 0) {
+			failed(r, "full compaction", &err);
+		} else {
+			r->compact_ok = true;
+			r->compact_s = now_s() - t0;
+			r->eng->info(db, r->info_compacted, sizeof r->info_compacted);
+		}
+	}
+	if (r->eng->close(db, &err) != 0)
+		failed(r, "close", &err);
+	if (r->compact_ok) {
+		r->disk_compacted = disk_usage(path, &r->disk_compacted_apparent);
+		printf("  %-8s full compaction %.1f s; disk %.1f MB after (%.1f MB apparent); %s\n",
+		       r->eng->name, r->compact_s, (double)r->disk_compacted / 1e6,
+		       (double)r->disk_compacted_apparent / 1e6, r->info_compacted);
+	}
+	if (!O->keep)
+		rm_rf(path);
 }
 
 /* ---- the table ---------------------------------------------------------------- */
@@ -906,53 +1031,42 @@ int main(int argc, char **argv)
 	}
 	free(g_perm);
 
-	printf("\n[3-5] reopen %s, random reads, scan, synced writes\n",
-	       o.drop_caches ? "after dropping the page cache" : "(page cache kept)");
+	printf("\n[3-5] reopen %s, random reads, scan, synced writes (%u rounds, engines "
+	       "alternating)\n", o.drop_caches ? "after dropping the page cache" : "(page cache kept)",
+	       o.rounds);
 	bool cold = o.drop_caches;
-	for (size_t i = 0; i < ne; i++) {
-		eng_res_t *r = &res[i];
-		char path[4096];
-		if (r->failed || !r->rnd.ok)
-			continue;
-		db_path(path, sizeof path, r->eng->name, "rnd");
-		if (o.drop_caches && !drop_page_cache()) {
-			if (cold)
-				printf("  (cannot drop the page cache, not root: reads are WARM)\n");
-			cold = false;
-		}
-		double t0 = now_s();
-		void *db;
-		if (r->eng->open(path, &o.set, &db, &err) != 0) {
-			failed(r, "reopen", &err);
-			continue;
-		}
-		r->open_s = now_s() - t0;
-		printf("  %-8s reopened in %.2f s\n", r->eng->name, r->open_s);
-		phase_reads(r, db);
-		if (!r->failed)
-			phase_scan(r, db, expected);
-		for (unsigned w = 0; w < o.nwriters && !r->failed; w++)
-			phase_sync(r, db, w);
-		if (!r->failed) {
-			t0 = now_s();
-			if (r->eng->compact(db, &err) != 0) {
-				failed(r, "full compaction", &err);
-			} else {
-				r->compact_ok = true;
-				r->compact_s = now_s() - t0;
-				r->eng->info(db, r->info_compacted, sizeof r->info_compacted);
+	for (size_t i = 0; i < ne; i++)
+		reopen(&res[i], &dbs[i], &cold);
+	/* Reads and synced writes are short: a burst of noise on a shared
+	 * machine would decide the ratio, so each engine runs them in every
+	 * round, in turns, the order reversed each round. */
+	for (unsigned rd = 0; rd < o.rounds; rd++) {
+		for (size_t k = 0; k < ne; k++) {
+			size_t i = rd % 2 ? ne - 1 - k : k;
+			if (dbs[i] && !res[i].failed) {
+				drop_cache_before_reads(&cold);
+				phase_reads(&res[i], dbs[i]);
 			}
 		}
-		if (r->eng->close(db, &err) != 0)
-			failed(r, "close", &err);
-		if (r->compact_ok) {
-			r->disk_compacted = disk_usage(path, &r->disk_compacted_apparent);
-			printf("  %-8s full compaction %.1f s; disk %.1f MB after (%.1f MB apparent); %s\n",
-			       r->eng->name, r->compact_s, (double)r->disk_compacted / 1e6,
-			       (double)r->disk_compacted_apparent / 1e6, r->info_compacted);
+	}
+	for (size_t i = 0; i < ne; i++) {
+		if (dbs[i] && !res[i].failed) {
+			finish_reads(&res[i]);
+			phase_scan(&res[i], dbs[i], expected);
 		}
-		if (!o.keep)
-			rm_rf(path);
+	}
+	for (unsigned w = 0; w < o.nwriters; w++)
+		for (unsigned rd = 0; rd < o.rounds; rd++)
+			for (size_t k = 0; k < ne; k++) {
+				size_t i = rd % 2 ? ne - 1 - k : k;
+				if (dbs[i] && !res[i].failed)
+					phase_sync(&res[i], dbs[i], w);
+			}
+	for (size_t i = 0; i < ne; i++) {
+		if (!dbs[i])
+			continue;
+		finish_syncs(&res[i]);
+		compact_and_close(&res[i], dbs[i]);
 	}
 	if (made_dir && !o.keep)
 		rmdir(o.dir);
