@@ -95,9 +95,8 @@ static size_t put_streams(const enc_t *x, uint8_t *out)
 	uint8_t *o = out + IG__COLUMNS_SIZES;
 
 	for (int s = 0; s < 3; s++) {
-		if (s > 0) /* the size of the stream just written */
-			ig__st32(out + 4 * (s - 1), (uint32_t)(o - out - IG__COLUMNS_SIZES) -
-							    (s == 2 ? ig__ld32(out) : 0));
+		uint8_t *from = o;
+
 		for (size_t i = 0; i < x->n; i++) {
 			entry_t e = entry_at(x->blk + IG_PACKED_HEADER + i * IG_PACKED_ENTRY);
 			entry_t l = i ? entry_at(x->blk + IG_PACKED_HEADER + (i - 1) * IG_PACKED_ENTRY)
@@ -120,6 +119,8 @@ static size_t put_streams(const enc_t *x, uint8_t *out)
 			memcpy(o, src, len);
 			o += len;
 		}
+		if (s < 2)
+			ig__st32(out + 4 * s, (uint32_t)(o - from));
 	}
 	return (size_t)(o - out);
 }
