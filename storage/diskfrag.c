@@ -259,10 +259,11 @@ static size_t cell_bytes(const ig_cell_t *c)
 	return sizeof c->key.timestamp + c->key.row_len + c->key.column_len + c->value_len;
 }
 
-/* The packed block a block_size of cells can take: entries are at most
- * 32 + 11 bytes per at least 11 bytes of cell (1-byte row, 2-byte column,
- * timestamp, empty value), so four times the block size always holds a
- * block's cells. */
+/* The packed block a block_size of cells can take. A cell takes 24 bytes
+ * more in it than it counts (its 32-byte entry against its 8-byte
+ * timestamp) and counts at least 11 (1-byte row, 2-byte column, the
+ * timestamp), so a block is under (11 + 24) / 11 < 4 times the block size;
+ * block_full closes a block at this cap anyway. */
 static size_t raw_cap(const struct writer *w)
 {
 	return (size_t)w->opts.block_size * IG__DF_RAW_PER_BLOCK;
