@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
 	meson ninja-build pkg-config make gcc libc6-dev clang python3
 	libck-dev liburcu-dev libzstd-dev libmsgpack-dev libcmocka-dev
+	gdb # the store tests' watchdog prints stacks with it on a hang
 )
 
 missing=()

@@ -2,6 +2,7 @@
  * scans, conflicts, bad input, and reopening a closed store. Flushes,
  * compaction, splits and crashes have their own files. */
 #include "store_util.h"
+#include "watchdog.h"
 
 static ig_store_t *open_store(const char *dir, bool manual)
 {
@@ -190,5 +191,6 @@ int main(void)
 		cmocka_unit_test(test_tables_ddl),
 	};
 
+	wd_start(150);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

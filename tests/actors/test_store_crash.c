@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "store_util.h"
+#include "watchdog.h"
 
 #define KiB ((uint64_t)1 << 10)
 #define MiB ((uint64_t)1 << 20)
@@ -1124,5 +1125,6 @@ int main(void)
 		cmocka_unit_test(test_kill_during_maintenance),
 	};
 
+	wd_start(570);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
  * and ig_store_compact (which return once durable), and background work is
  * awaited by polling ig_store_stats with a deadline (su_wait_stats). */
 #include "store_util.h"
+#include "watchdog.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -1904,5 +1905,6 @@ int main(void)
 	/* STORE_TEST_FILTER=test_gc_* runs some of them (cmocka's glob). */
 	if (getenv("STORE_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("STORE_TEST_FILTER"));
+	wd_start(150);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
  * on pipes with deadlines, and maintenance is driven by ig_store_flush.
  */
 #include "store_util.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1269,5 +1270,6 @@ int main(void)
 		T(test_point_scan_names_bad_block),
 	};
 
+	wd_start(150);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

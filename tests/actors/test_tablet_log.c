@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "watchdog.h"
+
 #include "tablet_log_int.h"
 
 #define WAIT_SEC 60
@@ -588,5 +590,6 @@ int main(void)
 		cmocka_unit_test(test_failed_fsync_gives_errors_not_acks),
 	};
 
+	wd_start(150);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
