@@ -165,19 +165,39 @@ static int flush_tablet(ig_store_t *s, ig_table_t *t, ig__tablet_t *tab, bool re
 	return rc;
 }
 
+/* The throttle counts the log from the durable configs' replay floor,
+ * which lags what memory pins while some table's config is older than
+ * its memory: a config write still on its way, or a table no flush has
+ * touched since (one that went idle, or one whose last config came before
+ * a reopen). Only a config write moves the floor, and a write captures
+ * dirty tables alone, so when the lag puts the log over half its budget
+ * every table is recaptured; otherwise writers would wait at 1.5 budgets
+ * on a floor nothing moves, and Gc could never trim below it. */
+static void refresh_floor(ig_store_t *s)
+{
+	ig_table_t **v;
+	size_t n;
+
+	if (ig__store_tables(s, false, &v, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		atomic_store(&v[i]->dirty, true);
+	ig__tables_release(v, n);
+	atomic_store(&s->meta->dirty, true);
+	(void)ig_tell(s->config_writer, IG__ST_MSG_DIRTY, NULL, 0, IG_NOREF);
+}
+
 /* Flushes the best tablets until memory and the log are back under half
  * their budgets, or for IG__SER_ROUNDS tablets. */
 static void look(ig_store_t *s)
 {
 	ser_pick_t p;
 	int rounds = 0;
-	bool over, idle;
+	uint64_t logged, floored;
+	bool over;
 
 	do {
-		uint64_t logged;
-
 		pick(s, &p);
-		idle = !p.tablet;
 		logged = atomic_load(&s->log_bytes) -
 			 ig__log_bytes_at(s, p.min_replay == UINT64_MAX ? atomic_load(&s->applied)
 									 : p.min_replay);
@@ -188,10 +208,12 @@ static void look(ig_store_t *s)
 		ig__table_unref(p.table);
 		ig__throttle_wake(s);
 	} while (over && ++rounds < IG__SER_ROUNDS);
-	/* Nothing in memory pins the log, yet the throttle may still count it
-	 * long (after recovery, say): a config write recomputes the floor. */
-	if (idle && ig__log_replayable(s) > s->o.log_budget / 2)
-		(void)ig_tell(s->config_writer, IG__ST_MSG_DIRTY, NULL, 0, IG_NOREF);
+	/* Memory pins under half the budget, yet the floor says more, by a
+	 * margin (right after a refresh the two agree, so this cannot repeat
+	 * on every look). */
+	floored = ig__log_replayable(s);
+	if (!over && floored > s->o.log_budget / 2 && floored > logged + s->o.log_budget / 4)
+		refresh_floor(s);
 	atomic_store(&s->log_kick_mark, atomic_load(&s->log_bytes));
 	atomic_store(&s->kicked, false);
 	if (over)

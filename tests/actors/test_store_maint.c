@@ -1295,6 +1295,76 @@ static void test_throttle_memory(void **state)
 	su_remove_dir(dir);
 }
 
+static bool replay_under(const ig_store_stats_t *st, void *arg)
+{
+	return st->log_bytes < *(uint64_t *)arg;
+}
+
+/* A table that stops taking writes must not hold the log: its config,
+ * written when it last flushed, says "replay from then", and no flush
+ * rewrites it while it stays idle. Writes to another table then grow the
+ * log recovery would replay until the throttle stops them for good (at
+ * 1.5 log budgets), unless the Serializer brings the idle table's config
+ * up to date. The busy table's writes stay under that mark here, so the
+ * old code fails on the wait, not by hanging. */
+static void test_idle_table_releases_log(void **state)
+{
+	ig_store_options_t o = {.log_budget = 64 * KiB};
+	const uint64_t vlen = 1000, per = 4, under = 72, more = 640;
+	uint64_t half = o.log_budget / 2;
+	ig_store_stats_t st;
+	char dir[64], *want, *got;
+	ig_store_t *s;
+	ig_table_t *idle, *busy;
+
+	(void)state;
+	su_make_dir(dir, sizeof dir);
+	s = su_open(dir, &o);
+	su_create_table(s, "idle");
+	su_create_table(s, "busy");
+	idle = su_table(s, "idle");
+	busy = su_table(s, "busy");
+	put_rows(idle, 0, 8, vlen, 1, 5, 0);
+	assert_int_equal(ig_store_flush(s, idle), 0);
+	/* About 72 KiB: past half the budget (the Serializer acts), under
+	 * 1.5 budgets (where the old code would block this thread). */
+	for (uint64_t i = 0; i < under; i += per)
+		put_rows(busy, i, per, vlen, 1, 7, 0);
+	if (!su_wait_stats(s, replay_under, &half, 10000, &st))
+		fail_msg("the log to replay stays at %" PRIu64 " KiB (budget %" PRIu64
+			 " KiB): the idle table holds it", st.log_bytes / KiB, o.log_budget / KiB);
+	/* Ten budgets more, none of it blocked for good. */
+	for (uint64_t i = under; i < more; i += per)
+		put_rows(busy, i, per, vlen, 1, 7, 0);
+	assert_int_equal(ig_store_sync(s, 0, IG_FOREVER), 0);
+	st = stats(s);
+	print_message("idle table: %" PRIu64 " KiB written to the busy one, %" PRIu64
+		      " KiB of log to replay, %" PRIu64 " flushes, throttled %" PRIu64 " ms\n",
+		      more * vlen / KiB, st.log_bytes / KiB, st.flushes, st.throttled_ns / 1000000);
+	assert_true(st.log_bytes <= o.log_budget + o.log_budget / 2);
+	ig_table_release(idle);
+	ig_table_release(busy);
+	assert_int_equal(ig_store_close(s), 0);
+
+	s = su_open(dir, &o);
+	idle = su_table(s, "idle");
+	busy = su_table(s, "busy");
+	want = expect_dump(0, 8, vlen, 5, NULL);
+	got = su_dump(idle);
+	assert_string_equal(want, got);
+	free(want);
+	free(got);
+	want = expect_dump(0, more, vlen, 7, NULL);
+	got = su_dump(busy);
+	assert_string_equal(want, got);
+	free(want);
+	free(got);
+	ig_table_release(idle);
+	ig_table_release(busy);
+	assert_int_equal(ig_store_close(s), 0);
+	su_remove_dir(dir);
+}
+
 /* Compaction debt alone must slow writers once it passes debt_soft. The
  * writer flushes every 64 KiB (memory stays far under its budget), so
  * similar small files pile up faster than a slow group (zstd 19) merges
@@ -1897,6 +1967,7 @@ int main(void)
 		cmocka_unit_test(test_drop_table_collects_files),
 		cmocka_unit_test(test_throttle_memory),
 		cmocka_unit_test(test_throttle_debt),
+		cmocka_unit_test(test_idle_table_releases_log),
 		cmocka_unit_test(test_concurrent_scans_see_snapshots),
 		cmocka_unit_test(test_checksum_error_names_file_and_block),
 		cmocka_unit_test(test_doc_example),
