@@ -197,10 +197,14 @@ static void look(ig_store_t *s)
 	bool over;
 
 	do {
+		uint64_t now, from;
+
 		pick(s, &p);
-		logged = atomic_load(&s->log_bytes) -
-			 ig__log_bytes_at(s, p.min_replay == UINT64_MAX ? atomic_load(&s->applied)
-									 : p.min_replay);
+		now = atomic_load(&s->log_bytes);
+		from = ig__log_bytes_at(s, p.min_replay == UINT64_MAX ? atomic_load(&s->applied)
+								      : p.min_replay);
+		/* An apply may land a sample past `now` meanwhile. */
+		logged = now > from ? now - from : 0;
 		over = p.tablet && (p.mem > s->o.memory_budget / 2 || logged > s->o.log_budget / 2);
 		if (over && flush_tablet(s, p.table, p.tablet, true) != 0)
 			over = false;
