@@ -679,11 +679,9 @@ static ig__msg_t *pop_mailbox(ig_actor_t *a)
 	return m;
 }
 
-static ig__msg_t *next_msg(ig_actor_t *a)
+/* The mailbox's next message, counted off a bounded mailbox. */
+static ig__msg_t *pop_counted(ig_actor_t *a)
 {
-	ig__actor_ext_t *ext = ext_of(a);
-	if (ext && ext->front && a->status != IG__ST_SUSPENDED)
-		return (ig__msg_t *)list_pop(&ext->front, &ext->front_tail);
 	ig__msg_t *m;
 	while ((m = pop_mailbox(a)) &&
 	       (atomic_load_explicit(&a->flags, memory_order_relaxed) & IG__AF_COUNTED)) {
@@ -696,23 +694,55 @@ static ig__msg_t *next_msg(ig_actor_t *a)
 	return m;
 }
 
+static ig__msg_t *next_msg(ig_actor_t *a)
+{
+	ig__actor_ext_t *ext = ext_of(a);
+	if (ext && ext->front && a->status != IG__ST_SUSPENDED)
+		return (ig__msg_t *)list_pop(&ext->front, &ext->front_tail);
+	return pop_counted(a);
+}
+
+/* Keeps a user message for later, in order, in the front list. */
+static void keep_in_front(ig_actor_t *a, ig__msg_t *m)
+{
+	ig__actor_ext_t *ext = ig__actor_ext(a);
+	ig__msg_t *kept = ext ? ig__msg_detach(m) : NULL;
+	if (!kept) {
+		ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_ENOMEM);
+		return;
+	}
+	if (kept != m)
+		ig__msg_free(m);
+	list_append(&ext->front, &ext->front_tail, &kept->node);
+}
+
+/* A stop is a flag, seen before the queue, so that queued user messages
+ * never run after it (Akka's system messages jump the queue the same
+ * way). System messages keep their order all the same: a Watch queued
+ * before the stop must be registered before the watchers are told, or
+ * its Terminated would trail what this death sets off, such as the
+ * parent's. So the queue is read to its end first: system messages are
+ * handled now, user messages wait in front (where the stop dead-letters
+ * them, as before). Returns true when a system message freed the actor. */
+static bool system_before_stop(ig_actor_t *a)
+{
+	ig__msg_t *m;
+	while ((m = pop_counted(a))) {
+		if (!(m->flags & IG__MF_SYSTEM))
+			keep_in_front(a, m);
+		else if (handle_system(a, m))
+			return true;
+	}
+	return false;
+}
+
 /* A user message: run the behavior, or park/drop it by state. */
 static void handle_user(ig_actor_t *a, ig_ctx_t *ctx, ig__msg_t *m)
 {
 	switch (a->status) {
-	case IG__ST_SUSPENDED: {
-		/* Kept until the supervisor's directive arrives. */
-		ig__actor_ext_t *ext = ig__actor_ext(a);
-		ig__msg_t *kept = ig__msg_detach(m);
-		if (!ext || !kept) {
-			ig__dead_letter(sys_of(a), ig__ref_of(a), m, IG_ENOMEM);
-			return;
-		}
-		if (kept != m)
-			ig__msg_free(m);
-		list_append(&ext->front, &ext->front_tail, &kept->node);
+	case IG__ST_SUSPENDED:
+		keep_in_front(a, m); /* until the supervisor's directive arrives */
 		return;
-	}
 	case IG__ST_STOPPING:
 	case IG__ST_DEAD:
 		/* Terminated from the children it is stopping is expected, not
@@ -756,8 +786,12 @@ bool ig__actor_turn(ig_actor_t *a, unsigned throughput)
 	for (unsigned n = 0; n < throughput; n++) {
 		/* Acquire: post_stop must see what the stopper wrote before ig_stop. */
 		if ((atomic_load_explicit(&a->flags, memory_order_acquire) & IG__AF_STOP_REQ) &&
-		    a->status < IG__ST_STOPPING)
-			ig__actor_begin_stop(a, 0);
+		    a->status < IG__ST_STOPPING) {
+			if (system_before_stop(a))
+				return false;
+			if (a->status < IG__ST_STOPPING)
+				ig__actor_begin_stop(a, 0);
+		}
 		ig__msg_t *m = next_msg(a);
 		if (!m)
 			return !ig__mb_mark_idle(&a->mq);

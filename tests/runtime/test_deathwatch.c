@@ -27,6 +27,7 @@
 
 #include <ingot/error.h>
 #include <ingot/runtime.h>
+#include <ingot/testkit.h>
 
 #include "test_util.h"
 
@@ -837,6 +838,47 @@ static void test_watchers_see_children_terminate_before_their_parent(void **unus
 
 /* ======================== watchers that die first ========================= */
 
+/* The same when the child's Watch is still queued at the stop: the
+ * watcher's ack only says it sent it. The child is held in a behavior
+ * (T_BLOCK) while the Watch queues behind 1000 messages and the parent's
+ * stop marks it; a dead letter for a message sent to the parent after
+ * ig_stop says the parent has begun stopping. A stop is a flag the child
+ * sees before its queue, yet the queued Watch must be in place when it
+ * dies: the old runtime answered it only after those 1000 messages, well
+ * after the parent's Terminated. */
+#define QW_BEHIND 1000
+
+static void test_a_watch_queued_before_the_stop_keeps_its_order(void **unused)
+{
+	(void)unused;
+	ig_system_t *sys = mk_system(false);
+	rec_t *rp = rec_new(), *rw = rec_new();
+	ig_ref_t parent = spawn(sys, &spawner_props, NULL, rp);
+	spawn_rep_t c = ask_spawn(sys, parent, NULL, false);
+	ig_probe_t *dl = NULL;
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(ig_testkit_capture_create(sys, IG_MSG_DEAD_LETTER, &dl), 0);
+	ig_ref_t w = spawn(sys, &probe_props, NULL, rw);
+	assert_int_equal(watch(sys, rw, w, parent, false), 0);
+	assert_int_equal(ig_tell(c.ref, T_BLOCK, NULL, 0, IG_NOREF), 0);
+	assert_true(latch_wait(&rp->entered, 1, WAIT));
+	for (int i = 0; i < QW_BEHIND; i++)
+		tell_int(c.ref, i);
+	assert_int_equal(watch(sys, rw, w, c.ref, false), 0);
+	assert_int_equal(ig_stop(parent), 0);
+	tell_int(parent, -1);
+	assert_int_equal(ig_probe_expect_dead_letter(dl, parent, T_INT, WAIT, NULL), 0);
+	latch_add(&rp->gate, 1);
+	assert_true(latch_wait(&rw->l, 4, WAIT));
+	item_t it2 = rec_get(rw, 2), it3 = rec_get(rw, 3);
+	assert_true(ig_ref_eq(terminated_of(&it2).ref, c.ref));
+	assert_true(ig_ref_eq(terminated_of(&it3).ref, parent));
+	ig_probe_destroy(dl);
+	ig_system_destroy(sys);
+	rec_free(rp);
+	rec_free(rw);
+}
+
 static void test_a_watcher_that_dies_first_does_not_break_anything(void **unused)
 {
 	(void)unused;
@@ -989,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_parent_watching_its_child_from_a_behavior),
 		cmocka_unit_test(test_watch_from_pre_start),
 		cmocka_unit_test(test_watchers_see_children_terminate_before_their_parent),
+		cmocka_unit_test(test_a_watch_queued_before_the_stop_keeps_its_order),
 		cmocka_unit_test(test_a_watcher_that_dies_first_does_not_break_anything),
 		cmocka_unit_test(test_terminated_for_a_dead_watcher_does_not_reach_its_slot_successor),
 		cmocka_unit_test(test_mutual_watchers_stopped_together_shut_down_cleanly),
