@@ -159,6 +159,17 @@ static char *expect_dump(uint64_t first, uint64_t n, size_t vlen, uint64_t seed,
 	return out;
 }
 
+/* Fails unless t holds exactly what expect_dump describes. */
+static void assert_dump(ig_table_t *t, uint64_t first, uint64_t n, size_t vlen, uint64_t seed,
+			bool (*keep)(uint64_t))
+{
+	char *want = expect_dump(first, n, vlen, seed, keep), *got = su_dump(t);
+
+	assert_string_equal(want, got);
+	free(want);
+	free(got);
+}
+
 static ig_store_stats_t stats(ig_store_t *s)
 {
 	ig_store_stats_t st;
@@ -288,7 +299,7 @@ static void test_auto_flush_bounds_memory(void **state)
 	const uint64_t rows = 8192, vlen = 1000, per = 16;
 	uint64_t peak = 0;
 	ig_store_stats_t st;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *t;
 
@@ -314,11 +325,7 @@ static void test_auto_flush_bounds_memory(void **state)
 	assert_true(peak <= 2 * o.memory_budget + 64 * KiB);
 	assert_true(st.flushes >= (rows * vlen) / o.memory_budget);
 	assert_true(st.fragments >= 1);
-	want = expect_dump(0, rows, vlen, 3, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, rows, vlen, 3, NULL);
 	ig_table_release(t);
 	assert_int_equal(ig_store_close(s), 0);
 	su_remove_dir(dir);
@@ -649,7 +656,7 @@ static void test_tiered_bounds_fragments(void **state)
 	uint64_t max_frags = 0, max_debt = 0, zero = 0, tiers = 0, classes = 0;
 	ig_store_stats_t st;
 	double wa;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *t;
 
@@ -692,11 +699,7 @@ static void test_tiered_bounds_fragments(void **state)
 	assert_true(max_frags <= 3 * (classes + 1) + 16);
 	/* Each byte is rewritten about once per tier it climbs. */
 	assert_true(wa <= (double)tiers + 2.5);
-	want = expect_dump(0, rows, vlen, 11, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, rows, vlen, 11, NULL);
 	ig_table_release(t);
 	assert_int_equal(ig_store_close(s), 0);
 	su_remove_dir(dir);
@@ -798,7 +801,6 @@ static uint64_t grow_until_split(const char *dir)
 	ig_store_options_t o = split_opts();
 	uint64_t two = 2;
 	ig_store_stats_t st;
-	char *want, *got;
 	ig_store_t *s = su_open(dir, &o);
 	ig_table_t *t;
 
@@ -812,11 +814,7 @@ static uint64_t grow_until_split(const char *dir)
 			 SPLIT_ROWS * SPLIT_VLEN / 1024, o.split_bytes / KiB, st.tablets,
 			 st.disk_bytes / KiB, st.flushes);
 	assert_true(st.splits >= 1);
-	want = expect_dump(0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
 	ig_table_release(t);
 	st = stats(s);
 	assert_int_equal(ig_store_close(s), 0);
@@ -885,11 +883,7 @@ static void test_sequential_flushes_stay(void **state)
 	 * to 25 files when splits copied them all). */
 	assert_true(st.fragments <= files + 2 * st.tablets);
 	free(want);
-	want = expect_dump(0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
 	ig_table_release(t);
 	assert_int_equal(ig_store_close(s), 0);
 	su_remove_dir(dir);
@@ -900,7 +894,7 @@ static void test_split_at_median(void **state)
 	ig_store_options_t o = split_opts();
 	uint64_t tablets;
 	ig_store_stats_t st;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *t;
 
@@ -912,11 +906,7 @@ static void test_split_at_median(void **state)
 	t = su_table(s, "t");
 	st = stats(s);
 	assert_int_equal(st.tablets, tablets);
-	want = expect_dump(0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, SPLIT_ROWS, SPLIT_VLEN, 13, NULL);
 	print_message("split: %" PRIu64 " tablets for %u rows, %" PRIu64 " KiB on disk, "
 		      "split_bytes %" PRIu64 " KiB\n", st.tablets, SPLIT_ROWS, st.disk_bytes / KiB,
 		      o.split_bytes / KiB);
@@ -1260,7 +1250,7 @@ static void test_throttle_memory(void **state)
 	const uint64_t rows = 6144, vlen = 1000, per = 16;
 	uint64_t peak = 0;
 	ig_store_stats_t st;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *t;
 	int64_t t0;
@@ -1285,11 +1275,7 @@ static void test_throttle_memory(void **state)
 		      peak / KiB, st.flushes);
 	assert_true(st.throttled_ns > 0);
 	assert_true(peak <= 2 * o.memory_budget + 64 * KiB);
-	want = expect_dump(0, rows, vlen, 31, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, rows, vlen, 31, NULL);
 	ig_table_release(t);
 	assert_int_equal(ig_store_close(s), 0);
 	su_remove_dir(dir);
@@ -1313,7 +1299,7 @@ static void test_idle_table_releases_log(void **state)
 	const uint64_t vlen = 1000, per = 4, under = 72, more = 640;
 	uint64_t half = o.log_budget / 2;
 	ig_store_stats_t st;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *idle, *busy;
 
@@ -1349,16 +1335,8 @@ static void test_idle_table_releases_log(void **state)
 	s = su_open(dir, &o);
 	idle = su_table(s, "idle");
 	busy = su_table(s, "busy");
-	want = expect_dump(0, 8, vlen, 5, NULL);
-	got = su_dump(idle);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
-	want = expect_dump(0, more, vlen, 7, NULL);
-	got = su_dump(busy);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(idle, 0, 8, vlen, 5, NULL);
+	assert_dump(busy, 0, more, vlen, 7, NULL);
 	ig_table_release(idle);
 	ig_table_release(busy);
 	assert_int_equal(ig_store_close(s), 0);
@@ -1377,7 +1355,7 @@ static void test_throttle_debt(void **state)
 	const uint64_t rows = 3072, vlen = 1000, per = 16;
 	uint64_t max_debt = 0;
 	ig_store_stats_t st;
-	char dir[64], *want, *got;
+	char dir[64];
 	ig_store_t *s;
 	ig_table_t *t;
 
@@ -1402,11 +1380,7 @@ static void test_throttle_debt(void **state)
 		      st.throttled_ns / 1000000, st.flushes, st.compactions);
 	assert_true(max_debt > o.debt_hard); /* the load did build debt */
 	assert_true(st.throttled_ns > 0);
-	want = expect_dump(0, rows, vlen, 37, NULL);
-	got = su_dump(t);
-	assert_string_equal(want, got);
-	free(want);
-	free(got);
+	assert_dump(t, 0, rows, vlen, 37, NULL);
 	ig_table_release(t);
 	assert_int_equal(ig_store_close(s), 0);
 	su_remove_dir(dir);
